@@ -1,0 +1,73 @@
+"""The running service: settings, the two stores, and the background work they own.
+
+Nothing starts in a constructor: :meth:`Runtime.start` and :meth:`Runtime.stop` are called from
+the app's lifespan (ASGI ``lifespan`` or granian's RSGI init/del hooks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from headcount.settings import Settings
+from headcount.stores.control import ControlStore
+from headcount.stores.live import LiveStore
+
+__all__ = ["Clock", "Periodic", "Runtime"]
+
+log = logging.getLogger("headcount")
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """Background work: ``run(now)`` every ``interval`` seconds while the runtime is up."""
+
+    name: str
+    interval: float
+    run: Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    control: ControlStore
+    live: LiveStore
+    clock: Clock = time.time
+    periodic: list[Periodic] = field(default_factory=list)
+    on_stop: list[Callable[[float], Awaitable[None]]] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
+
+    def every(self, name: str, interval: float, run: Callable[[float], Awaitable[None]]) -> None:
+        self.periodic.append(Periodic(name, interval, run))
+
+    async def start(self) -> None:
+        await self.live.start(self.clock())
+        for job in self.periodic:
+            self._tasks.append(asyncio.create_task(self._loop(job), name=f"headcount:{job.name}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        now = self.clock()
+        for hook in self.on_stop:
+            await hook(now)
+        await self.live.close(now)
+        self.control.close()
+
+    async def _loop(self, job: Periodic) -> None:
+        while True:
+            await asyncio.sleep(job.interval)
+            try:
+                await job.run(self.clock())
+            except Exception:  # keep the loop alive; the failure is logged, not swallowed
+                log.exception("background job %s failed", job.name)

@@ -1,0 +1,196 @@
+"""Every setting of Headcount, declared once.
+
+Each setting has a CLI flag, an environment variable ``HEADCOUNT_<NAME>`` and a line in the
+generated configuration reference (``docs/configuration.md``, made by
+``headcount settings --markdown``; a test keeps the two in step). Settings are data: they are
+loaded once, at start, into a frozen :class:`Settings`, and passed to whatever needs them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["SETTINGS", "Setting", "Settings", "load_settings", "settings_markdown"]
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    help: str
+    flag: str = ""
+    env: str = ""
+
+    @property
+    def cli_flag(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def env_var(self) -> str:
+        return self.env or "HEADCOUNT_" + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "database_url",
+        "sqlite:///.headcount/headcount.db",
+        str,
+        "Control store (environments, access tokens, signing keys): a SQLAlchemy URL, "
+        "`sqlite:///path` (default, a file under ./.headcount/) or `postgresql://...`.",
+        flag="--database",
+    ),
+    Setting(
+        "live_url",
+        "memory://",
+        str,
+        "Live store (views and counters): `memory://` (default, one process).",
+        flag="--live",
+    ),
+    Setting("host", "127.0.0.1", str, "Address the server binds to."),
+    Setting("port", 8000, int, "Port the server listens on."),
+    Setting(
+        "role",
+        "all",
+        str,
+        "Which surfaces this process serves: `all`, or a comma list of "
+        "`collector`, `counts`, `system`.",
+    ),
+    Setting(
+        "liveness_window",
+        60.0,
+        float,
+        "Seconds of silence (server receive time) after which a view stops counting. "
+        "A playing view posts every ~10 s; one failed POST delays the next by 10-20 s more, "
+        "so 60 s never drops a healthy view and matches Mux Data's 60 s view-idle rule.",
+    ),
+    Setting(
+        "count_paused",
+        False,
+        _bool,
+        "Count paused and ended views as happening (Mux Data's concurrent viewers do not).",
+    ),
+    Setting(
+        "sweep_interval",
+        1.0,
+        float,
+        "Seconds between sweeps that expire silent views; `updated_at` is the last sweep.",
+    ),
+    Setting(
+        "snapshot_interval",
+        1.0,
+        float,
+        "Longest time, in seconds, a /counts answer may be cached (Cache-Control max-age).",
+    ),
+    Setting(
+        "state_file",
+        ".headcount/live-state.json",
+        str,
+        "Where the memory live store saves its views on shutdown and periodically "
+        "(empty to disable).",
+    ),
+    Setting("save_interval", 30.0, float, "Seconds between periodic saves of the live state."),
+    Setting(
+        "max_body_bytes",
+        2 * 1024 * 1024,
+        int,
+        "Largest collector body accepted, in bytes; larger bodies get 413.",
+    ),
+    Setting(
+        "token_leeway",
+        10,
+        int,
+        "Seconds of clock skew allowed when checking a token's `exp`, `nbf` and `iat`.",
+    ),
+    Setting(
+        "token_cache_size",
+        100_000,
+        int,
+        "Most verified tokens kept in memory so repeated polls skip the RSA verify.",
+    ),
+    Setting("partitions", 16, int, "Partitions of the live store (views are hashed into them)."),
+    Setting("log_level", "info", str, "Log level: debug, info, warning, error."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    live_url: str
+    host: str
+    port: int
+    role: str
+    liveness_window: float
+    count_paused: bool
+    sweep_interval: float
+    snapshot_interval: float
+    state_file: str
+    save_interval: float
+    max_body_bytes: int
+    token_leeway: int
+    token_cache_size: int
+    partitions: int
+    log_level: str
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def serves(self, surface: str) -> bool:
+        roles = {r.strip() for r in self.role.split(",")}
+        return "all" in roles or surface in roles
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Defaults, then ``HEADCOUNT_*`` variables, then explicit overrides (CLI flags)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        value = setting.default
+        if setting.env_var in env:
+            raw = env[setting.env_var]
+            try:
+                value = setting.parse(raw)
+            except ValueError as exc:
+                raise ValueError(f"{setting.env_var}: {exc}") from exc
+        values[setting.name] = value
+    for name, value in (overrides or {}).items():
+        if name not in _BY_NAME:
+            raise KeyError(f"unknown setting {name!r}")
+        if value is not None:
+            values[name] = value
+    return Settings(**values)
+
+
+def settings_markdown() -> str:
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated by `headcount settings --markdown` from `src/headcount/settings.py`; "
+        "do not edit by hand.",
+        "Every setting can be given as a CLI flag of `headcount serve` or as an environment "
+        "variable; a flag wins over the variable, the variable over the default.",
+        "",
+        "| setting | flag | environment variable | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default != "" else "(empty)"
+        lines.append(f"| {s.name} | `{s.cli_flag}` | `{s.env_var}` | {default} | {s.help} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Ports (``ControlStore``, ``LiveStore``) and their adapters, chosen by URL."""

@@ -1,0 +1,42 @@
+import json
+
+import pytest
+
+from headcount.errors import (
+    BadRequest,
+    Forbidden,
+    HeadcountError,
+    NotFound,
+    PayloadTooLarge,
+    StoreUnavailable,
+    TokenRefused,
+    Unauthorized,
+    error_response,
+)
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "error_type"),
+    [
+        (BadRequest("x"), 400, "invalid_parameters"),
+        (PayloadTooLarge("x"), 413, "payload_too_large"),
+        (Unauthorized(), 401, "unauthorized"),
+        (Forbidden("x"), 403, "forbidden"),
+        (TokenRefused("x", error_type="expired_token"), 403, "expired_token"),
+        (TokenRefused("x"), 403, "invalid_token"),
+        (NotFound(), 404, "not_found"),
+        (StoreUnavailable(), 503, "service_unavailable"),
+        (HeadcountError(), 500, "internal_error"),
+    ],
+)
+def test_every_error_maps_to_status_and_mux_envelope(
+    exc: HeadcountError, status: int, error_type: str
+) -> None:
+    got_status, body = error_response(exc)
+    assert got_status == status
+    assert json.loads(body) == {"error": {"type": error_type, "messages": [exc.message]}}
+
+
+def test_unauthorized_says_what_mux_says() -> None:
+    _, body = error_response(Unauthorized())
+    assert json.loads(body)["error"]["messages"] == ["Unauthorized request"]
