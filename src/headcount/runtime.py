@@ -41,10 +41,17 @@ class Runtime:
     clock: Clock = time.time
     periodic: list[Periodic] = field(default_factory=list)
     on_stop: list[Callable[[float], Awaitable[None]]] = field(default_factory=list)
+    # Called with a key id whenever this process deletes a signing key, so caches of verified
+    # tokens and public keys forget it at once (other nodes learn it by polling the store).
+    on_signing_key_deleted: list[Callable[[str], None]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
 
     def every(self, name: str, interval: float, run: Callable[[float], Awaitable[None]]) -> None:
         self.periodic.append(Periodic(name, interval, run))
+
+    def signing_key_deleted(self, key_id: str) -> None:
+        for forget in self.on_signing_key_deleted:
+            forget(key_id)
 
     async def start(self) -> None:
         await self.live.start(self.clock())

@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from headcount.errors import BadRequest, HeadcountError, NotFound, PayloadTooLarge
+from headcount.http.cold import cold_app
 from headcount.http.collector import CollectorEndpoint
 from headcount.http.counts import CountsEndpoint
 from headcount.http.reply import Reply, error_reply, preflight_reply
-from headcount.http.system import system_app
 from headcount.runtime import Runtime
 
 __all__ = ["HeadcountApp", "create_app"]
@@ -43,7 +43,7 @@ class HeadcountApp:
         self.collector: CollectorEndpoint | None = (
             CollectorEndpoint(runtime) if settings.serves("collector") else None
         )
-        self.cold: ASGIApp = system_app(runtime)
+        self.cold: ASGIApp = cold_app(runtime)
 
     # -- shared dispatch -------------------------------------------------------------------
 

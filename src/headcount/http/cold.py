@@ -1,0 +1,56 @@
+"""The cold paths as one Starlette app: System API, metrics, health.
+
+Each surface contributes a list of routes from its own module; this module only composes them
+and maps every error (ours and Starlette's 404/405) to Mux's envelope.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from headcount.errors import HeadcountError, envelope, error_response
+from headcount.http.system import system_routes
+from headcount.runtime import Runtime
+
+__all__ = ["cold_app"]
+
+_HTTP_TYPES = {404: "not_found", 405: "method_not_allowed", 400: "invalid_parameters"}
+
+
+async def _headcount_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HeadcountError)
+    status, body = error_response(exc)
+    return Response(body, status_code=status, media_type="application/json")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error_type = _HTTP_TYPES.get(exc.status_code, "error")
+    message = (
+        "The requested resource either doesn't exist or you don't have access to it."
+        if exc.status_code == 404
+        else str(exc.detail)
+    )
+    return Response(
+        envelope(error_type, message),
+        status_code=exc.status_code,
+        media_type="application/json",
+        headers=exc.headers,
+    )
+
+
+def cold_app(runtime: Runtime) -> Starlette:
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    routes: list[BaseRoute] = [Route("/healthz", health)]
+    if runtime.settings.serves("system"):
+        routes += system_routes(runtime)
+    return Starlette(
+        routes=routes,
+        exception_handlers={HeadcountError: _headcount_error, HTTPException: _http_error},
+    )
