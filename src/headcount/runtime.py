@@ -70,6 +70,8 @@ class Runtime:
             await hook(now)
         await self.live.close(now)
         self.control.close()
+        # Operators (and tests/e2e) read this line as proof the shutdown hooks ran.
+        log.info("Headcount stopped cleanly")
 
     async def _loop(self, job: Periodic) -> None:
         while True:

@@ -30,7 +30,8 @@ def settings_command(markdown: bool) -> None:
 
 def _register() -> None:
     # Each command group lives in its own module; importing it attaches it to `main`.
-    pass
+    import headcount.cli.control  # noqa: F401
+    import headcount.cli.serve  # noqa: F401
 
 
 _register()

@@ -1,0 +1,199 @@
+"""``headcount serve``: migrate, bootstrap on first start, then serve the app with granian.
+
+Every setting in :data:`headcount.settings.SETTINGS` is a flag here, generated from the
+declaration. The flags are turned into ``HEADCOUNT_*`` variables for the worker, because
+granian builds the app in its worker process through the factory
+``headcount.http.app:create_app``, which reads exactly those variables.
+
+One worker, on purpose: the memory live store lives in the worker's memory, so a second worker
+would keep a second, disjoint set of views and each would answer /counts with half the truth.
+Scale out with the Redis live store and more processes behind a load balancer instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+from granian.log import LogLevels
+
+from headcount.auth.access_tokens import IssuedAccessToken
+from headcount.auth.environments import DEFAULT_ENVIRONMENT_NAME, initialize
+from headcount.cli import main
+from headcount.settings import SETTINGS, Settings, load_settings
+from headcount.stores.control import Environment
+from headcount.stores.sql import open_control_store
+
+__all__ = ["serve", "settings_environment"]
+
+APP_FACTORY = "headcount.http.app:create_app"
+
+
+def _setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    # Raw strings, parsed by each setting's own parser, so a flag and its HEADCOUNT_* variable
+    # accept exactly the same spellings.
+    for setting in reversed(SETTINGS):
+        shown = setting.default if setting.default != "" else "(empty)"
+        command = click.option(
+            setting.cli_flag,
+            setting.name,
+            default=None,
+            metavar="VALUE",
+            help=f"{setting.help} [env {setting.env_var}; default {shown}]",
+        )(command)
+    return command
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The ``HEADCOUNT_*`` variables that make ``load_settings()`` return ``settings``."""
+    variables: dict[str, str] = {}
+    for setting in SETTINGS:
+        value = getattr(settings, setting.name)
+        if isinstance(value, bool):
+            variables[setting.env_var] = "true" if value else "false"
+        else:
+            variables[setting.env_var] = str(value)
+    return variables
+
+
+def public_url(settings: Settings) -> str:
+    """Where a client on this machine reaches the server (a wildcard bind is reached locally)."""
+    host = settings.host
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "[::1]"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def bootstrap_text(url: str, environment: Environment, issued: IssuedAccessToken) -> str:
+    """The first-start block. Plain lines, never wrapped or cut: the commands are pasted."""
+    token_id, secret = issued.token.id, issued.secret
+    bold = functools.partial(click.style, bold=True)
+    return "\n".join(
+        [
+            bold(f"Headcount is up at {url} (first start: these credentials are shown once)"),
+            "",
+            f"  Environment          {environment.name} (id {environment.id})",
+            f"  Env key              {environment.env_key}   (mux-embed's data.env_key)",
+            f"  Access token id      {token_id}",
+            f"  Access token secret  {secret}",
+            "",
+            bold("1. Create a signing key") + " (its private_key is returned once):",
+            f"  curl -X POST -u {token_id}:{secret} {url}/system/v1/signing-keys",
+            bold("2. Sign a viewer-counts token") + " with the key's id and private_key:",
+            "  headcount token sign --id VIDEO_ID --type video_id --key-id KEY_ID "
+            "--private-key PRIVATE_KEY",
+            "  (or mux-node's mux.jwt.signViewerCounts, or headcount.sign_viewer_counts)",
+            bold("3. Read the counts:"),
+            f'  curl "{url}/counts?token=TOKEN"',
+            bold("4. Watch them move") + ": in another terminal, play an audience against it:",
+            f"  headcount simulate --url {url} --env-key {environment.env_key} "
+            "--viewers 20 --videos 3 --duration 120",
+            "",
+            "More: docs/system-api.md (signing keys, access tokens), docs/configuration.md.",
+            "",
+        ]
+    )
+
+
+def _bootstrap_if_first_start(settings: Settings) -> tuple[Environment, IssuedAccessToken] | None:
+    """Migrate the control store; on a store with no environment yet, create the default one
+    and an access token with the System permission (the only time that secret is shown)."""
+    control = open_control_store(settings.database_url)
+    try:
+        if control.list_environments():
+            return None
+        return initialize(control, DEFAULT_ENVIRONMENT_NAME, int(time.time()))
+    finally:
+        control.close()
+
+
+@main.command("serve")
+@_setting_options
+@click.option("--json", "as_json", is_flag=True, help="Print the start-up information as JSON.")
+def serve(as_json: bool, **raw: str | None) -> None:
+    """Run the server: collector, counts API and System API (granian, RSGI, one worker)."""
+    overrides: dict[str, Any] = {}
+    for setting in SETTINGS:
+        value = raw[setting.name]
+        if value is None:
+            continue
+        try:
+            overrides[setting.name] = setting.parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=setting.cli_flag) from exc
+    try:
+        settings = load_settings(overrides)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    log_level = _log_level(settings)
+
+    first_start = _bootstrap_if_first_start(settings)
+    url = public_url(settings)
+    if as_json:
+        bootstrap: dict[str, Any] | None = None
+        if first_start is not None:
+            environment, issued = first_start
+            bootstrap = {
+                "environment": {
+                    "id": environment.id,
+                    "name": environment.name,
+                    "env_key": environment.env_key,
+                },
+                "access_token": {"id": issued.token.id, "secret": issued.secret},
+            }
+        click.echo(json.dumps({"url": url, "bootstrap": bootstrap}), nl=True)
+    else:
+        if first_start is not None:
+            click.echo(bootstrap_text(url, *first_start))
+        else:
+            click.echo(
+                f"Headcount listening on {url} (database {settings.database_url}).\n"
+                "Credentials: `headcount init` creates an environment and an access token; "
+                "`headcount access-tokens create --environment ID` adds a token to one."
+            )
+
+    os.environ.update(settings_environment(settings))
+    _run_granian(settings, log_level)
+
+
+def _log_level(settings: Settings) -> LogLevels:
+    try:
+        return LogLevels(settings.log_level.lower())
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"unknown log level {settings.log_level!r}", param_hint="--log-level"
+        ) from exc
+
+
+def _run_granian(settings: Settings, log_level: LogLevels) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    level = log_level.value.upper()
+    server = Granian(
+        APP_FACTORY,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.RSGI,
+        workers=1,
+        factory=True,
+        log_level=log_level,
+        # Headcount's own logger ("headcount") goes where granian's does, at the same level.
+        log_dictconfig={
+            "loggers": {
+                "_granian": {"handlers": ["console"], "level": level, "propagate": False},
+                "granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+                "headcount": {"handlers": ["console"], "level": level, "propagate": False},
+            }
+        },
+    )
+    server.serve()

@@ -1,0 +1,1 @@
+"""Versioned schema changes, one file each, oldest first (``0001_...``)."""

@@ -1,0 +1,215 @@
+"""Live servers for end-to-end tests: the real ``headcount serve`` (granian, RSGI) in a subprocess.
+
+``start_server(directory, **setting_overrides)`` gets credentials with ``headcount init --json``,
+starts ``headcount serve`` on a free 127.0.0.1 port and waits (bounded) until ``/healthz``
+answers. Overrides are setting names from ``headcount.settings.SETTINGS`` (``live_url=...``,
+``liveness_window=5``, ``database_url=postgresql://...``); each becomes its CLI flag. The
+``live_server`` fixture is one such server per test, always killed at teardown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from headcount.settings import SETTINGS
+
+__all__ = ["HEADCOUNT", "LiveServer", "free_port", "run_headcount", "start_server"]
+
+# The `headcount` console script of the interpreter running the tests (the project's venv).
+HEADCOUNT = str(Path(sys.executable).with_name("headcount"))
+
+START_TIMEOUT = 30.0  # seconds for `headcount serve` to answer /healthz
+_FLAGS = {s.name: s.cli_flag for s in SETTINGS}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _clean_environment() -> dict[str, str]:
+    # The developer's own HEADCOUNT_* variables must not leak into a test server.
+    return {k: v for k, v in os.environ.items() if not k.startswith("HEADCOUNT_")}
+
+
+def run_headcount(*args: str, cwd: Path | None = None, timeout: float = 60) -> str:
+    """Run a ``headcount`` command to completion; its stdout, or a failure with its output."""
+    result = subprocess.run(
+        [HEADCOUNT, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=_clean_environment(),
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"headcount {' '.join(args)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result.stdout
+
+
+def _flag_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    port: int
+    env_key: str
+    environment_id: str
+    token_id: str
+    token_secret: str
+    database_url: str
+    state_file: Path
+    directory: Path
+    overrides: dict[str, Any]
+    process: subprocess.Popen[bytes] = field(repr=False)
+    log_path: Path = field(repr=False)
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        """Basic-auth credentials of the access token ``headcount init`` created."""
+        return self.token_id, self.token_secret
+
+    def log(self) -> str:
+        """Everything the server printed so far (stdout and stderr, interleaved)."""
+        return self.log_path.read_text(errors="replace")
+
+    def command(self) -> list[str]:
+        args = [
+            HEADCOUNT,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--database",
+            self.database_url,
+            "--state-file",
+            str(self.state_file),
+        ]
+        for name, value in self.overrides.items():
+            args += [_FLAGS[name], _flag_value(value)]
+        return args
+
+    def launch(self) -> None:
+        """Start ``headcount serve`` and wait until it answers; raise with its log if not."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=self.directory,
+                env=_clean_environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Its own process group: teardown can then reach granian's worker too.
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        with httpx.Client(timeout=1.0) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    self.kill()
+                    raise RuntimeError(
+                        f"headcount serve exited with {self.process.returncode}:\n{self.log()}"
+                    )
+                with contextlib.suppress(httpx.TransportError):
+                    if client.get(f"{self.base_url}/healthz").status_code == 200:
+                        return
+                time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"headcount serve did not answer within {START_TIMEOUT}s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        """Send ``sig`` to the server and wait for it to exit; its exit code. A server that
+        does not stop in time is killed and the test fails."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise AssertionError(
+                    f"headcount serve ignored signal {sig} for {timeout}s:\n{self.log()}"
+                ) from None
+        return self.process.returncode
+
+    def restart(self) -> None:
+        """Stop (if running) and start again: same database, state file, port and settings."""
+        self.stop()
+        self.launch()
+
+    def kill(self) -> None:
+        """Kill the server and anything left in its process group (teardown)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(10)
+
+
+def start_server(directory: Path, **setting_overrides: Any) -> LiveServer:
+    """A running ``headcount serve`` with fresh credentials, its files under ``directory``."""
+    overrides = dict(setting_overrides)
+    unknown = set(overrides) - set(_FLAGS)
+    if unknown:
+        raise KeyError(f"unknown settings {sorted(unknown)}")
+    database_url = str(overrides.pop("database_url", f"sqlite:///{directory / 'headcount.db'}"))
+    state_file = Path(overrides.pop("state_file", directory / "live-state.json"))
+    port = int(overrides.pop("port", 0))
+    overrides.pop("host", None)  # tests bind 127.0.0.1 only
+    created = json.loads(run_headcount("init", "--json", "--database", database_url))
+    # A free port can be taken between the probe and granian's bind: try a few.
+    attempts = 1 if port else 3
+    for attempt in range(attempts):
+        chosen = port or free_port()
+        server = LiveServer(
+            base_url=f"http://127.0.0.1:{chosen}",
+            port=chosen,
+            env_key=created["environment"]["env_key"],
+            environment_id=created["environment"]["id"],
+            token_id=created["access_token"]["id"],
+            token_secret=created["access_token"]["secret"],
+            database_url=database_url,
+            state_file=state_file,
+            directory=directory,
+            overrides=overrides,
+            process=None,  # type: ignore[arg-type]  # set by launch()
+            log_path=directory / f"server-{chosen}.log",
+        )
+        try:
+            server.launch()
+        except RuntimeError:
+            if attempt == attempts - 1 or "in use" not in server.log():
+                raise
+            continue
+        return server
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    server = start_server(tmp_path)
+    try:
+        yield server
+    finally:
+        server.kill()
