@@ -1,11 +1,175 @@
-"""The System API — placeholder until the Foundation issue lands."""
+"""The System API: signing keys, wire-compatible with Mux's ``/system/v1/signing-keys``.
+
+Also served at the legacy ``/video/v1/signing-keys`` (mux-node 7 and mux-python's deprecated
+``URLSigningKeysApi``) with the same behaviour. Exactly what Mux's SDKs rely on
+(``shared reference: mux-api.md``):
+
+- create → **201** (mux-python picks its response model by status and returns ``None`` on 200);
+- list pages with ``limit`` (1..100, default 25) and ``page`` (≥ 1, default 1), and answers
+  ``{"data":[]}`` past the end (mux-node's ``for await`` stops only on an empty page);
+- ``created_at`` is a string of epoch seconds; ``private_key`` only in the create answer;
+- delete → **204** without a body; a client error is never 409 (the SDKs retry 409).
+
+Every call authenticates with an access token (:mod:`headcount.auth.access_tokens`) and sees
+only the signing keys of that token's environment. The store is synchronous, so its calls run
+in the thread pool, off the event loop. No CORS headers: like Mux's API, this is for servers.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from headcount.auth.access_tokens import authenticate, require_permission
+from headcount.auth.signing_keys import (
+    create_signing_key,
+    delete_signing_key,
+    visible_signing_key,
+)
+from headcount.errors import BadRequest, NotFound, Unauthorized, error_response
 from headcount.runtime import Runtime
+from headcount.stores.control import SYSTEM_READ, SYSTEM_WRITE, AccessToken, SigningKey
+
+__all__ = ["PREFIXES", "system_routes"]
+
+PREFIXES = ("/system/v1/signing-keys", "/video/v1/signing-keys")
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 100
+# Ids Headcount issues are 43 characters; anything much longer is not worth a database trip.
+_MAX_KEY_ID_LENGTH = 128
+# Past this offset no environment has keys; it also keeps the offset inside a 64-bit integer.
+_MAX_OFFSET = 2**53
+
+# System API answers hold secrets (the private key) or per-account data: never cached.
+_HEADERS = {"cache-control": "no-store"}
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _json(status: int, document: dict[str, Any]) -> Response:
+    body = json.dumps(document, separators=(",", ":")).encode()
+    return Response(body, status_code=status, media_type="application/json", headers=_HEADERS)
+
+
+def _key(key: SigningKey) -> dict[str, str]:
+    return {"id": key.id, "created_at": str(key.created_at)}
+
+
+def _page_parameter(params: QueryParams, name: str, default: int, maximum: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    bounds = f"from 1 to {maximum}" if maximum < _MAX_OFFSET else "of at least 1"
+    if not (raw.isascii() and raw.isdigit()):
+        raise BadRequest(f"{name} must be an integer {bounds}; got {raw[:40]!r}.")
+    value = int(raw) if len(raw) <= 18 else _MAX_OFFSET  # a huge page is simply past the end
+    if not 1 <= value <= maximum:
+        raise BadRequest(f"{name} must be an integer {bounds}; got {raw[:40]!r}.")
+    return value
+
+
+class SigningKeysApi:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.control = runtime.control
+
+    def _now(self) -> int:
+        return int(self.runtime.clock())
+
+    async def _caller(self, request: Request, permission: str) -> AccessToken:
+        token = await run_in_threadpool(
+            authenticate, self.control, request.headers.get("authorization")
+        )
+        require_permission(token, permission)
+        return token
+
+    async def create(self, request: Request) -> Response:
+        # Mux's SDKs send no body (old docs add `?product=data`): the body and any query
+        # parameters are ignored, there is nothing to configure on a key.
+        token = await self._caller(request, SYSTEM_WRITE)
+        issued = await run_in_threadpool(
+            create_signing_key, self.control, token.environment_id, self._now()
+        )
+        return _json(201, {"data": {**_key(issued.key), "private_key": issued.private_key}})
+
+    async def list_keys(self, request: Request) -> Response:
+        token = await self._caller(request, SYSTEM_READ)
+        limit = _page_parameter(request.query_params, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        page = _page_parameter(request.query_params, "page", 1, _MAX_OFFSET)
+        offset = (page - 1) * limit
+        keys: list[SigningKey] = []
+        if offset < _MAX_OFFSET:
+            keys = await run_in_threadpool(
+                self.control.list_signing_keys, token.environment_id, limit, offset
+            )
+        return _json(200, {"data": [_key(k) for k in keys]})
+
+    async def retrieve(self, request: Request) -> Response:
+        token = await self._caller(request, SYSTEM_READ)
+        key_id = self._key_id(request)
+        key = await run_in_threadpool(
+            visible_signing_key, self.control, token.environment_id, key_id
+        )
+        return _json(200, {"data": _key(key)})
+
+    async def delete(self, request: Request) -> Response:
+        token = await self._caller(request, SYSTEM_WRITE)
+        key_id = self._key_id(request)
+        await run_in_threadpool(
+            delete_signing_key, self.control, token.environment_id, key_id, self._now()
+        )
+        # Token caches in this process forget the key now; other nodes poll the store.
+        self.runtime.signing_key_deleted(key_id)
+        return Response(status_code=204, headers=_HEADERS)
+
+    @staticmethod
+    def _key_id(request: Request) -> str:
+        key_id: str = request.path_params["key_id"]
+        if len(key_id) > _MAX_KEY_ID_LENGTH:
+            raise NotFound()
+        return key_id
+
+
+def _with_challenge(handler: Handler) -> Handler:
+    """A 401 carries ``WWW-Authenticate`` (RFC 9110); every other error goes to the app's one
+    HeadcountError handler (``http/cold.py``)."""
+
+    async def handle(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Unauthorized as exc:
+            status, body = error_response(exc)
+            headers = {**_HEADERS, "www-authenticate": 'Basic realm="Headcount System API"'}
+            return Response(
+                body, status_code=status, media_type="application/json", headers=headers
+            )
+
+    return handle
 
 
 def system_routes(runtime: Runtime) -> list[BaseRoute]:
-    return []
+    api = SigningKeysApi(runtime)
+
+    async def collection(request: Request) -> Response:
+        if request.method == "POST":
+            return await api.create(request)
+        return await api.list_keys(request)
+
+    async def item(request: Request) -> Response:
+        if request.method == "DELETE":
+            return await api.delete(request)
+        return await api.retrieve(request)
+
+    routes: list[BaseRoute] = []
+    for prefix in PREFIXES:
+        routes.append(Route(prefix, _with_challenge(collection), methods=["GET", "POST"]))
+        routes.append(Route(prefix + "/{key_id}", _with_challenge(item), methods=["GET", "DELETE"]))
+    return routes
