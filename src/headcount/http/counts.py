@@ -1,15 +1,99 @@
-"""GET /counts — placeholder until the Counts API issue lands."""
+"""``GET /counts?token=<JWT>``: the views and viewers of one id, for browsers and apps.
+
+A hot path, dispatched by :class:`~headcount.http.app.HeadcountApp` without a framework. A
+repeated token costs a dict lookup (the verified-token cache), one LiveStore read and an
+``orjson.dumps``; only a token never seen before pays the RSA verify.
+
+Answers (every one with ``Access-Control-Allow-Origin: *``: browsers call it cross-origin):
+- 200 ``{"data":[{"views":N,"viewers":M,"updated_at":"YYYY-MM-DDTHH:MM:SSZ"}]}`` for the
+  counter key (environment of the signing key, ``aud``, ``sub``), with
+  ``Cache-Control: public, max-age=<snapshot_interval>``: the counters themselves are a
+  snapshot up to that old, so a CDN or browser may reuse an answer for as long and no longer
+  (whole seconds, rounded down; 0 when the interval is under a second);
+- 400 ``invalid_parameters`` when there is no ``token`` (or ``TOKEN``) parameter, or the query
+  string is absurdly long;
+- 403 with the refusal's type (``expired_token``, ``unknown_key``...) for a refused token.
+Errors carry ``Cache-Control: no-store`` (see :func:`~headcount.http.reply.error_reply`).
+"""
 
 from __future__ import annotations
 
-from headcount.errors import NotFound
-from headcount.http.reply import Reply
+import time
+from typing import Final
+from urllib.parse import unquote_to_bytes
+
+import orjson
+
+from headcount.auth.tokens import TokenVerifier
+from headcount.errors import BadRequest
+from headcount.http.reply import JSON, Reply
 from headcount.runtime import Runtime
+
+__all__ = ["MAX_QUERY_BYTES", "CountsEndpoint", "token_from_query"]
+
+# Room for a maximal token (8 KiB) even fully percent-encoded, and a few other parameters.
+MAX_QUERY_BYTES: Final = 32 * 1024
+_TOKEN_NAMES: Final = frozenset({b"token", b"TOKEN"})
+
+
+def token_from_query(query_string: bytes) -> str:
+    """The ``token`` (or ``TOKEN``, the spelling of Mux's OpenAPI spec) parameter; the first
+    one wins when both are given."""
+    if len(query_string) > MAX_QUERY_BYTES:
+        raise BadRequest(f"The query string is longer than {MAX_QUERY_BYTES} bytes.")
+    for part in query_string.split(b"&"):
+        name, _, value = part.partition(b"=")
+        if name in _TOKEN_NAMES:
+            if b"%" in value or b"+" in value:
+                value = unquote_to_bytes(value.replace(b"+", b" "))
+            if value:
+                # latin-1 maps every byte to one character; anything outside base64url is
+                # then refused by the verifier's shape check with a clear message.
+                return value.decode("latin-1")
+            break
+    raise BadRequest(
+        "Missing the token query parameter: call GET /counts?token=<JWT> with a token signed "
+        "by one of your signing keys."
+    )
 
 
 class CountsEndpoint:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.verifier = TokenVerifier.for_runtime(runtime)
+        self._cache = self.verifier.cache
+        self._live = runtime.live
+        max_age = max(0, int(runtime.settings.snapshot_interval))
+        self._ok_headers: list[tuple[str, str]] = [
+            *JSON,
+            ("cache-control", f"public, max-age={max_age}"),
+        ]
+        self._stamp_of = -1
+        self._stamp = ""
 
     async def get(self, query_string: bytes, now: float) -> Reply:
-        raise NotFound("The counts API is not built yet.")
+        token = token_from_query(query_string)
+        verified = self._cache.get(token, now)
+        if verified is None:
+            verified = await self.verifier.verify(token, now)
+        counts = await self._live.counts(verified.environment_id, verified.id_type, verified.id)
+        body = orjson.dumps(
+            {
+                "data": [
+                    {
+                        "views": counts.views,
+                        "viewers": counts.viewers,
+                        "updated_at": self._updated_at(),
+                    }
+                ]
+            }
+        )
+        return 200, self._ok_headers, body
+
+    def _updated_at(self) -> str:
+        # The snapshot time changes about once a second; format it once per change.
+        seconds = int(self._live.updated_at)
+        if seconds != self._stamp_of:
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+            self._stamp_of = seconds
+        return self._stamp

@@ -1,0 +1,77 @@
+"""Tokens that already verified, keyed by the token string.
+
+Browsers poll ``/counts`` with the same token every few seconds, so a hit must cost a dict
+lookup and one comparison with the token's expiry, not an RSA verify (0.2 µs against ~28 µs).
+
+An entry never outlives:
+- its token: ``valid_until`` (``exp`` plus the leeway) is compared with ``now`` on every hit;
+- its signing key: :meth:`VerifiedTokenCache.drop_key` removes every token of a deleted key at
+  once, through an index by key id.
+
+The cache is bounded; when full, the oldest entry goes (first in, first out). LRU would need a
+write on every hit; with the bound far above the number of tokens in active use, FIFO only
+evicts tokens that will verify again on their next request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["VerifiedToken", "VerifiedTokenCache"]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    """What a verified token grants: the counts of one counter key, until ``valid_until``."""
+
+    key_id: str
+    environment_id: str
+    id_type: str
+    id: str
+    valid_until: float  # exp + leeway, epoch seconds
+
+
+class VerifiedTokenCache:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(0, capacity)
+        self._entries: dict[str, VerifiedToken] = {}
+        self._by_key: dict[str, set[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str, now: float) -> VerifiedToken | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if entry.valid_until <= now:
+            self._remove(token, entry)
+            return None
+        return entry
+
+    def put(self, token: str, verified: VerifiedToken) -> None:
+        if self.capacity == 0:
+            return
+        previous = self._entries.get(token)
+        if previous is not None:
+            self._remove(token, previous)
+        while len(self._entries) >= self.capacity:
+            oldest = next(iter(self._entries))
+            self._remove(oldest, self._entries[oldest])
+        self._entries[token] = verified
+        self._by_key.setdefault(verified.key_id, set()).add(token)
+
+    def drop_key(self, key_id: str) -> int:
+        """Forget every token of ``key_id``; returns how many there were."""
+        tokens = self._by_key.pop(key_id, set())
+        for token in tokens:
+            del self._entries[token]
+        return len(tokens)
+
+    def _remove(self, token: str, entry: VerifiedToken) -> None:
+        del self._entries[token]
+        tokens = self._by_key.get(entry.key_id)
+        if tokens is not None:
+            tokens.discard(token)
+            if not tokens:
+                del self._by_key[entry.key_id]

@@ -1,0 +1,101 @@
+"""Viewer-count tokens: verify one, remember it, and forget it when its key is deleted.
+
+:class:`TokenVerifier` puts together the strict verifier (:mod:`~headcount.auth.jwt_verify`),
+the public keys by ``kid`` (:mod:`~headcount.auth.keyring`) and the cache of verified tokens
+(:mod:`~headcount.auth.token_cache`).
+
+Deleting a signing key refuses its tokens
+- **at once in the process that deleted it**: the System API calls
+  ``runtime.signing_key_deleted(kid)``, which drops the key and every cached token of it
+  before the DELETE is answered;
+- **within one second on every other node**: each node runs the ``signing-key-revocations``
+  job every :data:`REVOCATION_POLL_INTERVAL` (0.5 s), asking the shared ControlStore for keys
+  deleted since its last poll and dropping them the same way. A deletion committed just after
+  a poll began is seen by the next one, so the wait is at most two intervals plus one query: at
+  most ~1 s. Polls overlap by :data:`REVOCATION_OVERLAP` seconds so that ``deleted_at`` stamps
+  written by a node whose clock is slightly behind (or truncated to whole seconds) are not
+  missed; dropping a key twice is harmless. A key that is not cached needs no message at all:
+  its next lookup reads ``deleted_at`` from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Final
+
+from headcount.auth.jwt_verify import check_claims, parse_token, verify_signature
+from headcount.auth.keyring import Keyring
+from headcount.auth.token_cache import VerifiedToken, VerifiedTokenCache
+from headcount.errors import TokenRefused
+from headcount.runtime import Runtime
+from headcount.stores.control import ControlStore
+
+__all__ = ["REVOCATION_OVERLAP", "REVOCATION_POLL_INTERVAL", "TokenVerifier"]
+
+REVOCATION_POLL_INTERVAL: Final = 0.5
+# Assumes node clocks agree within this many seconds (NTP does far better).
+REVOCATION_OVERLAP: Final = 30
+
+
+class TokenVerifier:
+    def __init__(self, control: ControlStore, *, leeway: float, cache_size: int) -> None:
+        self.control = control
+        self.leeway = leeway
+        self.keyring = Keyring(control)
+        self.cache = VerifiedTokenCache(cache_size)
+        self.rsa_verifications = 0  # counts the expensive path (observability and tests)
+        self._polled_since: float | None = None
+
+    @classmethod
+    def for_runtime(cls, runtime: Runtime) -> TokenVerifier:
+        """A verifier wired to the runtime's key deletions (local hook and periodic poll)."""
+        verifier = cls(
+            runtime.control,
+            leeway=runtime.settings.token_leeway,
+            cache_size=runtime.settings.token_cache_size,
+        )
+        runtime.on_signing_key_deleted.append(verifier.forget_key)
+        runtime.every(
+            "signing-key-revocations", REVOCATION_POLL_INTERVAL, verifier.poll_revocations
+        )
+        return verifier
+
+    def cached(self, token: str, now: float) -> VerifiedToken | None:
+        return self.cache.get(token, now)
+
+    async def verify(self, token: str, now: float) -> VerifiedToken:
+        """Verify ``token`` fully (no cache read) and cache it; raises :class:`TokenRefused`."""
+        parsed = parse_token(token)
+        key = await self.keyring.key(parsed.key_id, now)
+        self.rsa_verifications += 1
+        verify_signature(parsed, key.public_key)
+        claims = check_claims(parsed.claims, now, self.leeway)
+        if self.keyring.was_deleted(key.key_id):
+            # The key was deleted while this request waited for it.
+            raise TokenRefused(
+                "The token's signing key (kid) was deleted; sign new tokens with a current key.",
+                error_type="unknown_key",
+            )
+        verified = VerifiedToken(
+            key_id=key.key_id,
+            environment_id=key.environment_id,
+            id_type=claims.id_type,
+            id=claims.id,
+            valid_until=claims.exp + self.leeway,
+        )
+        self.cache.put(token, verified)
+        return verified
+
+    def forget_key(self, key_id: str) -> None:
+        self.keyring.forget(key_id)
+        self.cache.drop_key(key_id)
+
+    async def poll_revocations(self, now: float) -> None:
+        since = self._polled_since if self._polled_since is not None else now
+        deleted = await asyncio.to_thread(
+            self.control.signing_keys_deleted_since, math.floor(since) - REVOCATION_OVERLAP
+        )
+        for key_id in deleted:
+            self.forget_key(key_id)
+        self._polled_since = now
