@@ -1,0 +1,70 @@
+"""The key ring under concurrency: one store lookup per kid however many requests wait, and a
+key deleted while its lookup was in flight stays refused."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from headcount.auth.tokens import TokenVerifier
+from headcount.errors import TokenRefused
+from headcount.stores.control import SigningKey
+from headcount.stores.control_memory import MemoryControlStore
+from tests.token_kit import Tenant
+
+pytestmark = pytest.mark.anyio
+
+NOW = 1_800_000_000.0
+WAIT = 5.0  # bound on every wait below; the gate is normally opened within milliseconds
+
+
+class GatedControlStore(MemoryControlStore):
+    """The memory store, whose key lookups wait (in their worker thread) for the test."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def get_signing_key(self, key_id: str) -> SigningKey | None:
+        self.entered.set()
+        assert self.gate.wait(WAIT)
+        return super().get_signing_key(key_id)
+
+
+async def wait_until_entered(store: GatedControlStore) -> None:
+    assert await asyncio.to_thread(store.entered.wait, WAIT)
+
+
+async def test_concurrent_misses_share_one_store_lookup() -> None:
+    store = GatedControlStore()
+    tenant = Tenant(store, "acme", NOW)
+    verifier = TokenVerifier(store, leeway=10, cache_size=100)
+    tokens = [tenant.token(NOW, sub=f"video-{i}") for i in range(8)]
+    tasks = [asyncio.create_task(verifier.verify(t, NOW)) for t in tokens]
+    await wait_until_entered(store)
+    store.gate.set()
+    results = await asyncio.wait_for(asyncio.gather(*tasks), WAIT)
+    assert {r.id for r in results} == {f"video-{i}" for i in range(8)}
+    assert verifier.keyring.store_lookups == 1
+
+
+async def test_key_deleted_while_its_lookup_was_in_flight_stays_refused() -> None:
+    store = GatedControlStore()
+    tenant = Tenant(store, "acme", NOW)
+    verifier = TokenVerifier(store, leeway=10, cache_size=100)
+    token = tenant.token(NOW)
+    pending = asyncio.create_task(verifier.verify(token, NOW))
+    await wait_until_entered(store)
+    # The delete lands on this node while the store still answers with the live key.
+    verifier.forget_key(tenant.key_id)
+    store.gate.set()
+    with pytest.raises(TokenRefused) as refusal:
+        await asyncio.wait_for(pending, WAIT)
+    assert refusal.value.error_type == "unknown_key"
+    assert len(verifier.cache) == 0
+    with pytest.raises(TokenRefused):
+        await verifier.verify(token, NOW)
+    assert verifier.keyring.store_lookups == 1  # the deletion is remembered, not re-read
