@@ -32,6 +32,7 @@ def _register() -> None:
     # Each command group lives in its own module; importing it attaches it to `main`.
     import headcount.cli.control  # noqa: F401
     import headcount.cli.serve  # noqa: F401
+    import headcount.cli.simulate  # noqa: F401
 
 
 _register()

@@ -1,0 +1,387 @@
+"""``headcount simulate``: play a realistic mux-embed audience against a server and say what
+``/counts`` should read.
+
+Decisions the issue left open (see docs/simulator.md):
+
+- ``--duration`` is wall-clock seconds; ``--speed`` (alias ``--rate``) is how many simulated
+  seconds pass per wall second, so ``--speed 10`` turns every 10 s heartbeat into a POST per
+  second. The server measures its liveness window in wall seconds, so the model's window is
+  ``--liveness-window * --speed`` simulated seconds.
+- The default ``--seed`` is random (and printed): view ids come from the seed, and a second run
+  with the same ids would be deduplicated against the first by the server.
+- The printed counts are exact from ``settle`` wall seconds before the end to ``settle`` after it
+  (``settle = min(5, window - 30 s simulated)``): the audience never lets a silent view expire
+  in that band, so ``/counts`` read right after the run must equal them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+import httpx
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from headcount.cli import main
+from headcount.sim.audience import MIN_LIVENESS_WINDOW, Audience, AudiencePlan
+from headcount.sim.runner import AudienceRunner, RunProgress
+from headcount.stores.live import Counts
+
+SETTLE_WALL_SECONDS = 5.0
+SERVER_POLL_SECONDS = 2.0
+FINAL_AGREEMENT_TIMEOUT = 5.0  # wall seconds the final comparison waits for /counts to agree
+
+
+class ServerCounts:
+    """Reads ``/counts`` for a few videos with tokens signed by the SDK (optional, for demos)."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str, key_id: str, private_key: str) -> None:
+        from headcount import sign_viewer_counts
+
+        self._sign = sign_viewer_counts
+        self.client = client
+        self.url = url
+        self.key_id = key_id
+        self.private_key = private_key
+        self._tokens: dict[str, str] = {}
+        self.latest: dict[str, Counts] = {}
+        self.error: str | None = None
+
+    def _token(self, video_id: str) -> str:
+        if video_id not in self._tokens:
+            self._tokens[video_id] = self._sign(
+                video_id, type="video_id", key_id=self.key_id, private_key=self.private_key
+            )
+        return self._tokens[video_id]
+
+    async def read(self, video_ids: list[str]) -> dict[str, Counts]:
+        for video_id in video_ids:
+            try:
+                answer = await self.client.get(
+                    f"{self.url}/counts", params={"token": self._token(video_id)}
+                )
+            except httpx.HTTPError as exc:
+                self.error = f"{type(exc).__name__}: {exc}"
+                continue
+            if answer.status_code != 200:
+                self.error = f"/counts answered {answer.status_code}: {answer.text[:200]}"
+                continue
+            row = answer.json()["data"][0]
+            self.latest[video_id] = Counts(row["views"], row["viewers"])
+        return {v: self.latest[v] for v in video_ids if v in self.latest}
+
+
+def _private_key_text(value: str) -> str:
+    """``--private-key`` is a file (PEM, or base64 as the System API returns it) or the key."""
+    path = Path(value)
+    if len(value) < 4096 and path.is_file():
+        return path.read_text().strip()
+    return value
+
+
+def _progress_view(
+    audience: Audience,
+    progress: RunProgress,
+    top: int,
+    server: ServerCounts | None,
+    speed: float,
+) -> Group:
+    plan = audience.plan
+    expected = audience.expected_counts(progress.simulated)
+    totals = audience.expected.totals(progress.simulated)
+    stats = audience.stats
+    header = Text.assemble(
+        ("Headcount simulator ", "bold"),
+        f"simulated {progress.simulated:,.0f}/{plan.duration:,.0f} s  "
+        f"wall {progress.wall:,.1f}/{plan.duration / speed:,.1f} s  speed x{speed:g}\n",
+        f"POSTs {progress.posts:,}  events {progress.events:,}  ",
+        (f"errors {progress.errors:,}", "red" if progress.errors else ""),
+        f"  rejected events {progress.rejected_events:,}  "
+        f"simulated failures: {stats.lost} lost, {stats.unacknowledged} re-sent\n",
+        ("views happening ", "bold"),
+        f"{totals.views:,}",
+        ("  viewers ", "bold"),
+        f"{totals.viewers:,}",
+        f"  (tabs opened {stats.tabs:,}, views started {stats.views_started:,})",
+    )
+    if progress.last_error:
+        header.append(f"\nlast error: {progress.last_error}", style="red")
+    return Group(header, _counts_table(audience, expected, top, server))
+
+
+def _counts_table(
+    audience: Audience,
+    expected: dict[str, Counts],
+    top: int,
+    server: ServerCounts | None,
+) -> Table:
+    table = Table(title="top videos (expected)", title_justify="left")
+    table.add_column("video_id")
+    table.add_column("playback_id")
+    table.add_column("views", justify="right")
+    table.add_column("viewers", justify="right")
+    if server is not None:
+        table.add_column("server views", justify="right")
+        table.add_column("server viewers", justify="right")
+    for video_id, counts in list(expected.items())[:top]:
+        row = [video_id, audience.playback_id(video_id), str(counts.views), str(counts.viewers)]
+        if server is not None:
+            seen = server.latest.get(video_id)
+            style = "green" if seen == counts else "yellow"
+            row += [
+                f"[{style}]{seen.views if seen else '-'}[/]",
+                f"[{style}]{seen.viewers if seen else '-'}[/]",
+            ]
+        table.add_row(*row)
+    return table
+
+
+def _summary(
+    audience: Audience,
+    progress: RunProgress,
+    server: ServerCounts | None,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    expected = audience.expected_counts()
+    totals = audience.expected.totals(audience.now)
+    videos = []
+    for video_id, counts in expected.items():
+        row: dict[str, Any] = {
+            "video_id": video_id,
+            "playback_id": audience.playback_id(video_id),
+            "views": counts.views,
+            "viewers": counts.viewers,
+        }
+        if server is not None and video_id in server.latest:
+            seen = server.latest[video_id]
+            row["server"] = {"views": seen.views, "viewers": seen.viewers}
+        videos.append(row)
+    stats = audience.stats
+    return {
+        **options,
+        "simulated_seconds": audience.plan.duration,
+        "posts": progress.posts,
+        "events": progress.events,
+        "errors": progress.errors,
+        "rejected_events": progress.rejected_events,
+        "last_error": progress.last_error,
+        "late_seconds": round(progress.late, 3),
+        "simulated_failures": {"lost": stats.lost, "unacknowledged": stats.unacknowledged},
+        "tabs": stats.tabs,
+        "views_started": stats.views_started,
+        "views": totals.views,
+        "viewers": totals.viewers,
+        "server_error": server.error if server is not None else None,
+        "videos": videos,
+    }
+
+
+async def _simulate(
+    plan: AudiencePlan,
+    *,
+    url: str,
+    speed: float,
+    top: int,
+    key_id: str | None,
+    private_key: str | None,
+    console: Console,
+    live_display: bool,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    audience = Audience(plan)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
+        server = (
+            ServerCounts(client, url, key_id, _private_key_text(private_key))
+            if key_id and private_key
+            else None
+        )
+        runner = AudienceRunner(audience, client, url=f"{url}/", speed=speed)
+
+        async def poll_server() -> None:
+            assert server is not None
+            while True:
+                await server.read(list(audience.expected_counts())[:top])
+                await asyncio.sleep(SERVER_POLL_SECONDS)
+
+        poller = asyncio.create_task(poll_server()) if server and live_display else None
+        try:
+            if live_display:
+                with Live(console=console, refresh_per_second=4, transient=False) as live:
+
+                    def show(progress: RunProgress) -> None:
+                        live.update(_progress_view(audience, progress, top, server, speed))
+
+                    progress = await runner.run(show)
+            else:
+                progress = await runner.run()
+        finally:
+            if poller is not None:
+                poller.cancel()
+        if server is not None:
+            # Bounded: /counts is cached for up to a second and swept every second.
+            deadline = time.monotonic() + FINAL_AGREEMENT_TIMEOUT
+            wanted = dict(list(audience.expected_counts().items())[:top])
+            while await server.read(list(wanted)) != wanted and time.monotonic() < deadline:
+                await asyncio.sleep(0.25)
+        return _summary(audience, progress, server, options)
+
+
+@main.command("simulate")
+@click.option("--url", required=True, help="The server, e.g. http://127.0.0.1:8000.")
+@click.option(
+    "--env-key", required=True, envvar="HEADCOUNT_ENV_KEY", help="The environment's env key."
+)
+@click.option("--viewers", default=20, show_default=True, type=click.IntRange(min=0))
+@click.option("--videos", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--duration",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Wall-clock seconds to run.",
+)
+@click.option(
+    "--speed",
+    "--rate",
+    "speed",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Simulated seconds per wall second (10: a POST per second per playing view).",
+)
+@click.option("--seed", type=click.IntRange(min=0), help="Reproduce a run (default: random).")
+@click.option(
+    "--liveness-window",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="HEADCOUNT_LIVENESS_WINDOW",
+    help="The server's liveness window, in its (wall) seconds.",
+)
+@click.option("--count-paused", is_flag=True, help="The server counts paused views too.")
+@click.option("--video-prefix", default="sim-video-", show_default=True)
+@click.option("--top", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print the expected counts as JSON.")
+@click.option("--key-id", envvar="HEADCOUNT_KEY_ID", help="Signing key id: also read /counts.")
+@click.option(
+    "--private-key",
+    envvar="HEADCOUNT_PRIVATE_KEY",
+    help="That key's private key (a file, or the base64 the System API returned).",
+)
+def simulate(
+    url: str,
+    env_key: str,
+    viewers: int,
+    videos: int,
+    duration: float,
+    speed: float,
+    seed: int | None,
+    liveness_window: float,
+    count_paused: bool,
+    video_prefix: str,
+    top: int,
+    as_json: bool,
+    key_id: str | None,
+    private_key: str | None,
+) -> None:
+    """Send realistic mux-embed beacons from simulated viewers; print the counts to expect."""
+    url = url.rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter("use a URL like http://127.0.0.1:8000", param_hint="--url")
+    if bool(key_id) != bool(private_key):
+        raise click.UsageError("--key-id and --private-key go together.")
+    window = liveness_window * speed
+    if window < MIN_LIVENESS_WINDOW:
+        raise click.UsageError(
+            f"The server's liveness window covers {window:g} simulated seconds at this speed; "
+            f"the simulator needs at least {MIN_LIVENESS_WINDOW:g} (a playing view posts every "
+            "10 simulated seconds, 30 after a failed POST). Raise --speed or the server's "
+            "--liveness-window."
+        )
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    settle = min(SETTLE_WALL_SECONDS * speed, window - 30)
+    plan = AudiencePlan(
+        env_key=env_key,
+        viewers=viewers,
+        videos=videos,
+        duration=duration * speed,
+        seed=seed,
+        liveness_window=window,
+        settle=settle,
+        beacon_domain=parts.netloc,
+        video_prefix=video_prefix,
+        epoch_ms=int(time.time() * 1000),
+        count_paused=count_paused,
+    )
+    console = Console(stderr=as_json)
+    options = {
+        "url": url,
+        "env_key": env_key,
+        "seed": seed,
+        "speed": speed,
+        "duration": duration,
+        "liveness_window": liveness_window,
+        "settle_seconds": settle / speed,
+    }
+    summary = asyncio.run(
+        _simulate(
+            plan,
+            url=url,
+            speed=speed,
+            top=top,
+            key_id=key_id,
+            private_key=private_key,
+            console=console,
+            live_display=console.is_terminal,
+            options=options,
+        )
+    )
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    _print_summary(console, summary, top)
+
+
+def _print_summary(console: Console, summary: dict[str, Any], top: int) -> None:
+    with_server = any("server" in row for row in summary["videos"])
+    table = Table(title="expected /counts at the end of the run", title_justify="left")
+    for column in ("video_id", "playback_id", "views", "viewers"):
+        table.add_column(column, justify="right" if column in ("views", "viewers") else "left")
+    if with_server:
+        table.add_column("server views", justify="right")
+        table.add_column("server viewers", justify="right")
+    for row in summary["videos"][:top]:
+        cells = [row["video_id"], row["playback_id"], str(row["views"]), str(row["viewers"])]
+        if with_server:
+            seen = row.get("server")
+            style = "green" if seen == {"views": row["views"], "viewers": row["viewers"]} else "red"
+            cells += [
+                f"[{style}]{seen['views'] if seen else '-'}[/]",
+                f"[{style}]{seen['viewers'] if seen else '-'}[/]",
+            ]
+        table.add_row(*cells)
+    console.print(table)
+    console.print(
+        f"seed {summary['seed']}: {summary['posts']:,} POSTs, {summary['events']:,} events, "
+        f"{summary['errors']:,} errors, {summary['rejected_events']:,} rejected events; "
+        f"{summary['views']:,} views happening, {summary['viewers']:,} viewers. These counts hold "
+        f"for {summary['settle_seconds']:g} s after the run (then idle views expire)."
+    )
+    if summary["errors"]:
+        console.print(
+            f"[red]{summary['errors']} POSTs failed ({summary['last_error']}); the expected "
+            "counts assume they arrived.[/]"
+        )
+    if summary.get("server_error"):
+        console.print(f"[red]reading /counts failed: {summary['server_error']}[/]")

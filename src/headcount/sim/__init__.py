@@ -1,0 +1,27 @@
+"""The audience simulator: realistic mux-embed beacons from simulated viewers, and the counts a
+correct server shows for them. ``headcount simulate`` is its command line; the benchmarks reuse
+:class:`Audience` to make realistic bodies (pure and seedable: no I/O, no clock)."""
+
+from __future__ import annotations
+
+from headcount.sim.audience import MIN_LIVENESS_WINDOW, Audience, AudiencePlan, AudienceStats
+from headcount.sim.beacons import PageSetup, PlayerBeacons, VideoSetup, encode_body
+from headcount.sim.expected import ExpectedCounts
+from headcount.sim.player import Player, Post
+from headcount.sim.runner import AudienceRunner, RunProgress
+
+__all__ = [
+    "MIN_LIVENESS_WINDOW",
+    "Audience",
+    "AudiencePlan",
+    "AudienceRunner",
+    "AudienceStats",
+    "ExpectedCounts",
+    "PageSetup",
+    "Player",
+    "PlayerBeacons",
+    "Post",
+    "RunProgress",
+    "VideoSetup",
+    "encode_body",
+]

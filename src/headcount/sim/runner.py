@@ -1,0 +1,158 @@
+"""Play an :class:`~headcount.sim.audience.Audience` against a real collector over HTTP.
+
+The model runs in simulated time; the runner maps it onto the wall clock with a **speed** factor
+(simulated seconds per wall second): at ``speed=10`` a heartbeat every 10 simulated seconds is a
+POST every wall second, so a demo compresses minutes of audience into seconds. The server only
+knows wall time, so its liveness window covers ``window * speed`` simulated seconds; the caller
+builds the plan with that (see ``cli/simulate.py``).
+
+mux-embed has one POST in flight per player, and the order of a player's POSTs decides what the
+server believes (a ``pause`` must not overtake the heartbeat before it), so the runner delivers
+each player's POSTs one after another and only parallelizes across players (bounded).
+
+The clock and the sleep are parameters, so a test can drive the runner with a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+
+import httpx
+import orjson
+
+from headcount.sim.audience import Audience
+from headcount.sim.player import Post
+
+__all__ = ["AudienceRunner", "RunProgress"]
+
+CONTENT_TYPES = {
+    "fetch": "text/plain",  # what mux-embed's fetch sends (beacons.md §1.2)
+    "sendBeacon": "text/plain;charset=UTF-8",
+}
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """What the run has done so far. ``late`` is the worst delay, in wall seconds, between when
+    a POST was due and when its answer came back (a slow server makes the run fall behind)."""
+
+    simulated: float
+    wall: float
+    posts: int = 0
+    events: int = 0
+    errors: int = 0
+    rejected_events: int = 0
+    last_error: str | None = None
+    late: float = 0.0
+    finished: bool = False
+
+
+class AudienceRunner:
+    def __init__(
+        self,
+        audience: Audience,
+        client: httpx.AsyncClient,
+        *,
+        url: str,
+        speed: float = 1.0,
+        concurrency: int = 64,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.audience = audience
+        self.client = client
+        self.url = url
+        self.speed = speed
+        self.clock = clock
+        self.sleep = sleep
+        self._slots = asyncio.Semaphore(concurrency)
+        self._start = 0.0
+        self.progress = RunProgress(simulated=0.0, wall=0.0)
+
+    async def run(
+        self,
+        on_progress: Callable[[RunProgress], None] | None = None,
+        *,
+        progress_every: float = 0.25,
+    ) -> RunProgress:
+        """Send everything the audience posts until the end of its plan; the final progress."""
+        end = self.audience.plan.duration
+        self._start = self.clock()
+        reported = -progress_every
+        while True:
+            simulated = min(self._elapsed() * self.speed, end)
+            posts = self.audience.advance(simulated)
+            if posts:
+                await self._deliver(posts)
+            wall = self._elapsed()
+            self.progress = replace(self.progress, simulated=simulated, wall=wall)
+            if simulated >= end:
+                break
+            if on_progress is not None and wall - reported >= progress_every:
+                reported = wall
+                on_progress(self.progress)
+            upcoming = self.audience.next_time()
+            wake = end if upcoming is None else upcoming
+            delay = wake / self.speed - self._elapsed()
+            await self.sleep(min(max(delay, 0.0), progress_every))
+        self.progress = replace(self.progress, finished=True)
+        if on_progress is not None:
+            on_progress(self.progress)
+        return self.progress
+
+    def _elapsed(self) -> float:
+        return self.clock() - self._start
+
+    async def _deliver(self, posts: list[Post]) -> None:
+        by_player: dict[int, list[Post]] = {}
+        for post in posts:
+            by_player.setdefault(post.player, []).append(post)
+        await asyncio.gather(*(self._send_in_order(chain) for chain in by_player.values()))
+
+    async def _send_in_order(self, chain: list[Post]) -> None:
+        async with self._slots:
+            for post in chain:
+                await self._send(post)
+
+    async def _send(self, post: Post) -> None:
+        error: str | None = None
+        rejected = 0
+        try:
+            answer = await self.client.post(
+                self.url,
+                content=post.body(),
+                headers={"Content-Type": CONTENT_TYPES[post.transport]},
+            )
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        else:
+            if answer.status_code != 200:
+                error = f"HTTP {answer.status_code}: {answer.text[:200]}"
+            else:
+                rejected = _rejected_count(answer.content)
+        late = self._elapsed() - post.at / self.speed
+        p = self.progress
+        self.progress = replace(
+            p,
+            posts=p.posts + 1,
+            events=p.events + len(post.events),
+            errors=p.errors + (error is not None),
+            rejected_events=p.rejected_events + rejected,
+            last_error=error or p.last_error,
+            late=max(p.late, late),
+        )
+
+
+def _rejected_count(body: bytes) -> int:
+    """How many events the collector's answer says it rejected (``{"rejected": [...]}``)."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return 0
+    rejected = document.get("rejected") if isinstance(document, dict) else None
+    return len(rejected) if isinstance(rejected, list) else 0
