@@ -5,9 +5,9 @@ correct server shows for them. ``headcount simulate`` is its command line; the b
 from __future__ import annotations
 
 from headcount.sim.audience import MIN_LIVENESS_WINDOW, Audience, AudiencePlan, AudienceStats
-from headcount.sim.beacons import PageSetup, PlayerBeacons, VideoSetup, encode_body
+from headcount.sim.beacons import PageSetup, PlayerBeacons, VideoSetup, encode_body, new_uuid
 from headcount.sim.expected import ExpectedCounts
-from headcount.sim.player import Player, Post
+from headcount.sim.player import FailureMode, Player, Post
 from headcount.sim.runner import AudienceRunner, RunProgress
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "AudienceRunner",
     "AudienceStats",
     "ExpectedCounts",
+    "FailureMode",
     "PageSetup",
     "Player",
     "PlayerBeacons",
@@ -24,4 +25,5 @@ __all__ = [
     "RunProgress",
     "VideoSetup",
     "encode_body",
+    "new_uuid",
 ]
