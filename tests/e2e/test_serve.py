@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import signal
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import LiveServer, start_server
+from tests.e2e.conftest import HEADCOUNT, LiveServer, free_port, start_server
 
 STOPPED = "Headcount stopped cleanly"
 
@@ -34,3 +36,60 @@ def test_restart_serves_the_same_database_on_the_same_port(tmp_path: Path) -> No
         assert answer.status_code == 200
     finally:
         server.kill()
+
+
+def test_first_start_prints_working_credentials_once(tmp_path: Path) -> None:
+    # No `headcount init`: the server bootstraps the database itself on its first start.
+    server = LiveServer(
+        base_url="",
+        port=0,
+        env_key="",
+        environment_id="",
+        token_id="",
+        token_secret="",
+        database_url=f"sqlite:///{tmp_path / 'fresh' / 'headcount.db'}",
+        state_file=tmp_path / "live-state.json",
+        directory=tmp_path,
+        overrides={},
+        process=None,  # type: ignore[arg-type]
+        log_path=tmp_path / "serve.log",
+    )
+    server.port = free_port()
+    server.base_url = f"http://127.0.0.1:{server.port}"
+    try:
+        server.launch()
+        first = server.log()
+        (curl,) = [
+            line.strip() for line in first.splitlines() if line.strip().startswith("curl -X")
+        ]
+        match = re.fullmatch(r"curl -X POST -u (\S+?):(\S+) (\S+)", curl)
+        assert match, curl
+        token_id, secret, url = match.groups()
+        assert url == f"{server.base_url}/system/v1/signing-keys"
+        env_key = re.search(r"Env key\s+([a-z0-9]+)", first)
+        assert env_key
+        assert f"--env-key {env_key.group(1)}" in first  # the simulate line is ready too
+        # The pasted command works: the printed credentials are the server's.
+        created = httpx.post(url, auth=(token_id, secret))
+        assert created.status_code == 201
+
+        server.restart()
+        second = server.log()[len(first) :]
+        assert "Headcount listening on" in second
+        assert "headcount init" in second
+        assert secret not in second
+        assert httpx.get(url, auth=(token_id, secret)).status_code == 200
+    finally:
+        server.kill()
+
+
+def test_serve_refuses_a_memory_control_store(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [HEADCOUNT, "serve", "--database", "memory://", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert "memory://" in done.stderr

@@ -28,7 +28,7 @@ from headcount.settings import load_settings
 from headcount.stores.control import PERMISSIONS, AccessToken, ControlStore, Environment, SigningKey
 from headcount.stores.sql import open_control_store
 
-__all__ = ["database_option", "json_option"]
+__all__ = ["database_option", "explain", "json_option"]
 
 _LIST_PAGE = 100
 
@@ -48,17 +48,29 @@ def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
 
 
+def explain(exc: Exception) -> str:
+    """The message for a person at a terminal: unlike an HTTP client, they may see the cause
+    (e.g. "connection refused") of an unavailable database."""
+    message = exc.message if isinstance(exc, HeadcountError) else str(exc)
+    cause = exc.__cause__
+    if cause is not None:
+        detail = str(getattr(cause, "orig", None) or cause).strip().splitlines()
+        if detail:
+            message += f" ({detail[0]})"
+    return message
+
+
 @contextlib.contextmanager
 def _store(database: str | None) -> Iterator[ControlStore]:
     url = load_settings({"database_url": database}).database_url
     try:
         control = open_control_store(url)
     except (HeadcountError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(explain(exc)) from exc
     try:
         yield control
     except HeadcountError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise click.ClickException(explain(exc)) from exc
     finally:
         control.close()
 

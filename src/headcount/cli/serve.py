@@ -25,6 +25,8 @@ from granian.log import LogLevels
 from headcount.auth.access_tokens import IssuedAccessToken
 from headcount.auth.environments import DEFAULT_ENVIRONMENT_NAME, initialize
 from headcount.cli import main
+from headcount.cli.control import explain
+from headcount.errors import HeadcountError
 from headcount.settings import SETTINGS, Settings, load_settings
 from headcount.stores.control import Environment
 from headcount.stores.sql import open_control_store
@@ -135,8 +137,18 @@ def serve(as_json: bool, **raw: str | None) -> None:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     log_level = _log_level(settings)
+    if settings.database_url.startswith("memory://"):
+        # The CLI bootstraps in this process and granian's worker would open a second, empty
+        # memory store: the credentials printed would not exist in the server.
+        raise click.BadParameter(
+            "memory:// keeps nothing between processes; serve needs sqlite:/// or postgresql://",
+            param_hint="--database",
+        )
 
-    first_start = _bootstrap_if_first_start(settings)
+    try:
+        first_start = _bootstrap_if_first_start(settings)
+    except (HeadcountError, ValueError) as exc:
+        raise click.ClickException(explain(exc)) from exc
     url = public_url(settings)
     if as_json:
         bootstrap: dict[str, Any] | None = None
