@@ -1,0 +1,119 @@
+"""What counting reads from one decoded beacon event, checked.
+
+A decoded event (full key names, see :mod:`headcount.core.decode`) carries up to ~100 keys;
+counting needs a dozen. :func:`read_view_event` picks them, checks their types, and says why
+an event cannot be used (a short, stable *reason* that the collector reports per event and
+counts in its metrics). Nothing here knows about environments beyond reading ``env_key``.
+
+Decisions where the protocol is silent:
+
+* Ids (content ids, viewer ids) must be strings; an empty string or ``null`` means "not set"
+  (mux-embed sends ``""`` for some unset fields). Ids longer than :data:`MAX_ID_LENGTH` are
+  refused: they are kept in memory for the life of a view.
+* ``view_sequence_number`` is optional (clients of the spelled-out JSON may not number their
+  events); an event without one is never treated as a duplicate. When present it must be an
+  integer in ``0 .. 2**32-1``.
+* ``view_start`` being present (any non-null value) means the view has started (beacons.md
+  §2.3); its value, a client clock, is not used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+__all__ = [
+    "MAX_ID_LENGTH",
+    "MAX_SEQUENCE",
+    "EventRejected",
+    "ViewEvent",
+    "event_env_key",
+    "playback_id_from_source_url",
+    "read_view_event",
+]
+
+MAX_ID_LENGTH: Final[int] = 512
+MAX_SEQUENCE: Final[int] = 2**32 - 1
+
+# A Mux Video source: https://stream.<domain>/<PLAYBACK_ID>.m3u8, then optionally a query
+# (signed playback `?token=...`, `?max_resolution=...`) or a fragment (beacons.md §2.4).
+_MUX_SOURCE = re.compile(r"https://stream\.[A-Za-z0-9.-]+/([A-Za-z0-9]+)\.m3u8(?:[?#].*)?", re.S)
+
+
+class EventRejected(Exception):
+    """One event cannot be counted; ``reason`` is short, stable and safe to use as a label."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ViewEvent:
+    name: str
+    view_id: str
+    sequence: int | None = None
+    starts: bool = False  # `viewstart`, or the event carries `view_start`
+    video_id: str | None = None
+    asset_id: str | None = None
+    playback_id: str | None = None  # explicit `playback_id` field only
+    live_stream_id: str | None = None
+    source_url: str | None = None
+    viewer_user_id: str | None = None
+    mux_viewer_id: str | None = None
+
+
+def playback_id_from_source_url(url: str) -> str | None:
+    """The playback id of a Mux-style source URL (query stripped), else None."""
+    match = _MUX_SOURCE.fullmatch(url)
+    return match.group(1) if match else None
+
+
+def _required_string(event: dict[str, Any], field: str) -> str:
+    value = event.get(field)
+    if value is None or value == "":
+        raise EventRejected("missing_" + field)
+    if not isinstance(value, str) or len(value) > MAX_ID_LENGTH:
+        raise EventRejected("invalid_" + field)
+    return value
+
+
+def _optional_string(event: dict[str, Any], field: str) -> str | None:
+    value = event.get(field)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_ID_LENGTH:
+        raise EventRejected("invalid_" + field)
+    return value
+
+
+def event_env_key(event: dict[str, Any]) -> str:
+    """The environment key an event was sent with (mux-embed sends it in every event)."""
+    return _required_string(event, "env_key")
+
+
+def read_view_event(event: dict[str, Any]) -> ViewEvent:
+    name = _required_string(event, "event")
+    view_id = _required_string(event, "view_id")
+    sequence = event.get("view_sequence_number")
+    if sequence is not None and (
+        type(sequence) is not int or not 0 <= sequence <= MAX_SEQUENCE  # bool is not a number
+    ):
+        raise EventRejected("invalid_view_sequence_number")
+    source_url = event.get("video_source_url") or None
+    if source_url is not None and not isinstance(source_url, str):
+        raise EventRejected("invalid_video_source_url")
+    return ViewEvent(
+        name=name,
+        view_id=view_id,
+        sequence=sequence,
+        starts=name == "viewstart" or event.get("view_start") is not None,
+        video_id=_optional_string(event, "video_id"),
+        asset_id=_optional_string(event, "asset_id"),
+        playback_id=_optional_string(event, "playback_id"),
+        live_stream_id=_optional_string(event, "live_stream_id"),
+        source_url=source_url,
+        viewer_user_id=_optional_string(event, "viewer_user_id"),
+        mux_viewer_id=_optional_string(event, "mux_viewer_id"),
+    )
