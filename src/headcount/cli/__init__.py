@@ -33,6 +33,7 @@ def _register() -> None:
     import headcount.cli.control  # noqa: F401
     import headcount.cli.serve  # noqa: F401
     import headcount.cli.simulate  # noqa: F401
+    import headcount.cli.tokens  # noqa: F401
 
 
 _register()
