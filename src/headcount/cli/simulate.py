@@ -82,9 +82,12 @@ class ServerCounts:
 
 def _private_key_text(value: str) -> str:
     """``--private-key`` is a file (PEM, or base64 as the System API returns it) or the key."""
-    path = Path(value)
-    if len(value) < 4096 and path.is_file():
-        return path.read_text().strip()
+    try:
+        path = Path(value).expanduser()
+        if path.is_file():
+            return path.read_text().strip()
+    except OSError:  # a base64 key is longer than any file name may be
+        pass
     return value
 
 
@@ -200,11 +203,7 @@ async def _simulate(
     audience = Audience(plan)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
-        server = (
-            ServerCounts(client, url, key_id, _private_key_text(private_key))
-            if key_id and private_key
-            else None
-        )
+        server = ServerCounts(client, url, key_id, private_key) if key_id and private_key else None
         runner = AudienceRunner(audience, client, url=f"{url}/", speed=speed)
 
         async def poll_server() -> None:
@@ -272,11 +271,16 @@ async def _simulate(
 @click.option("--video-prefix", default="sim-video-", show_default=True)
 @click.option("--top", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print the expected counts as JSON.")
-@click.option("--key-id", envvar="HEADCOUNT_KEY_ID", help="Signing key id: also read /counts.")
+@click.option(
+    "--key-id",
+    envvar="MUX_SIGNING_KEY",
+    help="A signing key id (or set MUX_SIGNING_KEY): also show what /counts reads.",
+)
 @click.option(
     "--private-key",
-    envvar="HEADCOUNT_PRIVATE_KEY",
-    help="That key's private key (a file, or the base64 the System API returned).",
+    envvar="MUX_PRIVATE_KEY",
+    help="That key's private key: a file, or the base64 the System API returned "
+    "(or set MUX_PRIVATE_KEY).",
 )
 def simulate(
     url: str,
@@ -309,6 +313,14 @@ def simulate(
             "10 simulated seconds, 30 after a failed POST). Raise --speed or the server's "
             "--liveness-window."
         )
+    if key_id and private_key:
+        private_key = _private_key_text(private_key)
+        from headcount import sign_viewer_counts
+
+        try:  # a bad key is a usage error now, not a failure in the middle of the run
+            sign_viewer_counts("probe", type="video_id", key_id=key_id, private_key=private_key)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--private-key") from None
     seed = secrets.randbelow(2**31) if seed is None else seed
     settle = min(SETTLE_WALL_SECONDS * speed, window - 30)
     plan = AudiencePlan(
