@@ -9,16 +9,31 @@ from headcount.stores.live import LiveStore
 from headcount.stores.memory import MemoryLiveStore
 from headcount.stores.sql import open_control_store
 
-__all__ = ["build_runtime", "open_live_store"]
+__all__ = ["build_runtime", "open_live_store", "register_live_jobs"]
 
 
 def open_live_store(settings: Settings) -> LiveStore:
     if settings.live_url.startswith("memory://"):
-        return MemoryLiveStore()
+        return MemoryLiveStore.from_settings(settings)
     raise ValueError(f"unsupported live store URL: {settings.live_url!r} (use memory://)")
 
 
 def build_runtime(settings: Settings) -> Runtime:
     control = open_control_store(settings.database_url)
     live = open_live_store(settings)
-    return Runtime(settings=settings, control=control, live=live)
+    runtime = Runtime(settings=settings, control=control, live=live)
+    register_live_jobs(runtime)
+    return runtime
+
+
+def register_live_jobs(runtime: Runtime) -> None:
+    """The live store's background work: the sweeper (expires silent views, which moves
+    ``updated_at``) and periodic saves of live state (also saved on shutdown)."""
+    live = runtime.live
+
+    async def sweep(now: float) -> None:
+        await live.sweep(now)
+
+    runtime.every("live-sweep", runtime.settings.sweep_interval, sweep)
+    if runtime.settings.save_interval > 0:
+        runtime.every("live-save", runtime.settings.save_interval, live.save)

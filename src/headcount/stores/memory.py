@@ -1,26 +1,333 @@
-"""Memory adapter of the LiveStore port — placeholder: every id reads 0/0 until the collector
-issue lands."""
+"""Memory adapter of the LiveStore port: one process, partitioned, counters by transitions.
+
+* Views live in ``partitions`` :class:`~headcount.stores.view_table.ViewTable` s, chosen by
+  ``view_key(environment, view_id) mod P``; a heartbeat touches only its partition's row (a
+  dict lookup, a dedupe check and a float store).
+* The tracker (:mod:`headcount.core.tracker`) decides what an event does to a view; this store
+  turns the change into counter transitions (:mod:`headcount.core.counters`) keyed by
+  ``(environment code, id type index, content code)``.
+* Liveness: a view silent longer than the window is gone, whether a sweep removed it already or
+  an event finds it so (the event then starts a fresh view: first-seen rules apply). The
+  sweeper removes each such view, with its transitions, exactly once, and marks ``updated_at``.
+* Persistence: :meth:`save` (periodic and on :meth:`close`) writes the state file;
+  :meth:`start` restores it, dropping views past the window and rebuilding every counter from
+  the restored views.
+"""
 
 from __future__ import annotations
 
-from headcount.stores.live import Counts
+import asyncio
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
 
-_ZERO = Counts(0, 0)
+from headcount.core.counters import Counters
+from headcount.core.events import ViewEvent
+from headcount.core.identity import view_key
+from headcount.core.ids import ID_TYPES
+from headcount.core.tracker import (
+    ENDED,
+    NEW_VIEW,
+    ViewState,
+    accept_sequence,
+    is_happening,
+    may_change,
+    step,
+)
+from headcount.settings import Settings
+from headcount.stores.interning import Interner
+from headcount.stores.live import Counts, IngestResult, LiveStats
+from headcount.stores.memory_snapshot import (
+    Snapshot,
+    SnapshotError,
+    read_snapshot,
+    snapshot_table,
+    write_snapshot,
+)
+from headcount.stores.view_table import ViewTable
+
+__all__ = ["MemoryLiveStore"]
+
+log = logging.getLogger("headcount.live")
+
+CounterKey = tuple[int, int, int]  # (environment code, index into ID_TYPES, content code)
+Codes = tuple[int, int, int, int]
+
+_ID_TYPE_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(ID_TYPES)}
+_ZERO: Final[Counts] = Counts(0, 0)
 
 
 class MemoryLiveStore:
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        liveness_window: float = 60.0,
+        count_paused: bool = False,
+        partitions: int = 16,
+        state_file: str | Path | None = None,
+    ) -> None:
+        if partitions < 1:
+            raise ValueError("partitions must be at least 1")
+        if liveness_window <= 0:
+            raise ValueError("liveness_window must be positive")
+        self.liveness_window = liveness_window
+        self.count_paused = count_paused
+        self.state_file = Path(state_file) if state_file else None
+        self._partitions = partitions
+        self._tables = [ViewTable() for _ in range(partitions)]
+        self._environments = Interner()
+        self._contents = Interner()
+        self._counters: Counters[CounterKey] = Counters()
+        self._happening = 0
         self._updated_at = 0.0
+        self._save_lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MemoryLiveStore:
+        return cls(
+            liveness_window=settings.liveness_window,
+            count_paused=settings.count_paused,
+            partitions=settings.partitions,
+            state_file=settings.state_file or None,
+        )
+
+    # -- reads ---------------------------------------------------------------------------
 
     @property
     def updated_at(self) -> float:
         return self._updated_at
 
     async def counts(self, environment_id: str, id_type: str, id_value: str) -> Counts:
-        return _ZERO
+        return self.counts_now(environment_id, id_type, id_value)
+
+    def counts_now(self, environment_id: str, id_type: str, id_value: str) -> Counts:
+        """:meth:`counts` without the coroutine (for callers already on the loop)."""
+        env = self._environments.code(environment_id)
+        type_index = _ID_TYPE_INDEX.get(id_type)
+        content = self._contents.code(id_value)
+        if env is None or type_index is None or content is None:
+            return _ZERO
+        views, viewers = self._counters.counts((env, type_index, content))
+        return Counts(views, viewers) if views else _ZERO
+
+    async def stats(self) -> LiveStats:
+        return LiveStats(views=sum(len(t) for t in self._tables), happening=self._happening)
+
+    # -- events --------------------------------------------------------------------------
+
+    async def ingest(
+        self, environment_id: str, events: Sequence[ViewEvent], now: float
+    ) -> IngestResult:
+        window = self.liveness_window
+        partitions = self._partitions
+        tables = self._tables
+        duplicates = 0
+        for event in events:
+            key = view_key(environment_id, event.view_id)
+            table = tables[key % partitions]
+            row = table.index.get(key)
+            if row is not None and now - table.last_seen[row] > window:
+                self._remove(table, key, row)  # silent too long: gone, even if not swept yet
+                row = None
+            if row is None:
+                self._insert(table, key, environment_id, event, now)
+                continue
+            table.last_seen[row] = now
+            sequence = event.sequence
+            if sequence is not None:
+                fresh, highest, seen = accept_sequence(
+                    table.highest[row], table.seen[row], sequence
+                )
+                if not fresh:
+                    duplicates += 1
+                    continue
+                table.highest[row] = highest
+                table.seen[row] = seen
+            if table.flags[row] & ENDED or not may_change(event):
+                continue
+            before = self._state(table, row)
+            after = step(before, event)
+            if after != before:
+                self._change(table, row, before, after)
+        return IngestResult(applied=len(events) - duplicates, duplicates=duplicates)
+
+    async def sweep(self, now: float) -> int:
+        window = self.liveness_window
+        removed = 0
+        for table in self._tables:
+            last_seen = table.last_seen
+            expired = [(k, r) for k, r in table.index.items() if now - last_seen[r] > window]
+            for key, row in expired:
+                self._remove(table, key, row)
+            removed += len(expired)
+            await asyncio.sleep(0)  # one partition at a time: requests run in between
+        self._updated_at = now
+        return removed
+
+    # -- transitions ---------------------------------------------------------------------
+
+    def _state(self, table: ViewTable, row: int) -> ViewState:
+        value = self._contents.value
+        return ViewState(
+            table.flags[row],
+            value(table.video[row]),
+            value(table.asset[row]),
+            value(table.playback[row]),
+            value(table.live[row]),
+            table.viewer[row],
+        )
+
+    @staticmethod
+    def _keys(env: int, codes: Codes) -> tuple[CounterKey, ...]:
+        return tuple((env, index, code) for index, code in enumerate(codes) if code)
+
+    def _insert(
+        self, table: ViewTable, key: int, environment_id: str, event: ViewEvent, now: float
+    ) -> None:
+        state = step(NEW_VIEW, event, first_seen=True)
+        self._add_view(
+            table,
+            key,
+            now,
+            environment_id,
+            state,
+            event.sequence or 0,
+            0 if event.sequence is None else 1,
+        )
+
+    def _add_view(
+        self,
+        table: ViewTable,
+        key: int,
+        last_seen: float,
+        environment_id: str,
+        state: ViewState,
+        highest: int,
+        seen: int,
+    ) -> None:
+        env = self._environments.acquire(environment_id)
+        acquire = self._contents.acquire
+        codes = (
+            acquire(state.video_id),
+            acquire(state.asset_id),
+            acquire(state.playback_id),
+            acquire(state.live_stream_id),
+        )
+        table.insert(key, last_seen, env, codes, state.viewer, state.flags, highest, seen)
+        if is_happening(state.flags, self.count_paused):
+            self._counters.transition((), 0, self._keys(env, codes), state.viewer)
+            self._happening += 1
+
+    def _change(self, table: ViewTable, row: int, before: ViewState, after: ViewState) -> None:
+        env = table.env[row]
+        old_codes = table.ids(row)
+        new_codes = (
+            old_codes if after[1:5] == before[1:5] else self._recode(old_codes, before, after)
+        )
+        was = is_happening(before.flags, self.count_paused)
+        is_now = is_happening(after.flags, self.count_paused)
+        if was or is_now:
+            self._counters.transition(
+                self._keys(env, old_codes) if was else (),
+                before.viewer,
+                self._keys(env, new_codes) if is_now else (),
+                after.viewer,
+            )
+        if new_codes is not old_codes:
+            release = self._contents.release
+            for old, new in zip(old_codes, new_codes, strict=True):
+                if old != new:
+                    release(old)
+            table.set_ids(row, new_codes)
+        table.flags[row] = after.flags
+        table.viewer[row] = after.viewer
+        self._happening += is_now - was
+
+    def _recode(self, codes: Codes, before: ViewState, after: ViewState) -> Codes:
+        """Codes for ``after``'s content ids, acquiring only the ones that changed."""
+        acquire = self._contents.acquire
+        return (
+            codes[0] if after.video_id == before.video_id else acquire(after.video_id),
+            codes[1] if after.asset_id == before.asset_id else acquire(after.asset_id),
+            codes[2] if after.playback_id == before.playback_id else acquire(after.playback_id),
+            codes[3]
+            if after.live_stream_id == before.live_stream_id
+            else acquire(after.live_stream_id),
+        )
+
+    def _remove(self, table: ViewTable, key: int, row: int) -> None:
+        env = table.env[row]
+        codes = table.ids(row)
+        if is_happening(table.flags[row], self.count_paused):
+            self._counters.transition(self._keys(env, codes), table.viewer[row], (), 0)
+            self._happening -= 1
+        release = self._contents.release
+        for code in codes:
+            release(code)
+        self._environments.release(env)
+        table.delete(key, row)
+
+    # -- persistence ---------------------------------------------------------------------
 
     async def start(self, now: float) -> None:
+        if self.state_file is not None:
+            try:
+                snapshot = await asyncio.to_thread(read_snapshot, self.state_file)
+            except (OSError, SnapshotError) as exc:
+                # Refusing to start would turn a bad file into an outage; counts rebuild
+                # themselves within one liveness window from live traffic.
+                log.error("live state not restored from %s: %s", self.state_file, exc)
+                snapshot = None
+            if snapshot is not None:
+                restored = self._restore(snapshot, now)
+                log.info("restored %d live views from %s", restored, self.state_file)
         self._updated_at = now
 
     async def close(self, now: float) -> None:
-        return None
+        await self.save(now)
+
+    async def save(self, now: float) -> None:
+        if self.state_file is None:
+            return
+        async with self._save_lock:
+            snapshot = Snapshot(
+                saved_at=now,
+                environments=self._environments.values(),
+                contents=self._contents.values(),
+                partitions=[snapshot_table(t) for t in self._tables],
+            )
+            await asyncio.to_thread(write_snapshot, self.state_file, snapshot)
+
+    def _restore(self, snapshot: Snapshot, now: float) -> int:
+        """Add the saved views still inside the window; counters follow from them."""
+        window = self.liveness_window
+        environments, contents = snapshot.environments, snapshot.contents
+        restored = 0
+        for part in snapshot.partitions:
+            c = part.columns
+            last_seen, env = c["last_seen"], c["env"]
+            video, asset, playback, live = c["video"], c["asset"], c["playback"], c["live"]
+            viewer, flags, highest, seen = c["viewer"], c["flags"], c["highest"], c["seen"]
+            for key, row in zip(part.keys, part.rows, strict=True):
+                if now - last_seen[row] > window:
+                    continue
+                table = self._tables[key % self._partitions]
+                if key in table.index:
+                    continue
+                environment_id = environments[env[row]]
+                if environment_id is None:
+                    continue
+                state = ViewState(
+                    flags[row],
+                    contents[video[row]],
+                    contents[asset[row]],
+                    contents[playback[row]],
+                    contents[live[row]],
+                    viewer[row],
+                )
+                self._add_view(
+                    table, key, last_seen[row], environment_id, state, highest[row], seen[row]
+                )
+                restored += 1
+        return restored
