@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from headcount.metrics import Metrics
 from headcount.settings import Settings
 from headcount.stores.control import ControlStore
 from headcount.stores.live import LiveStore
@@ -44,6 +45,8 @@ class Runtime:
     # Called with a key id whenever this process deletes a signing key, so caches of verified
     # tokens and public keys forget it at once (other nodes learn it by polling the store).
     on_signing_key_deleted: list[Callable[[str], None]] = field(default_factory=list)
+    # Counters every surface adds to; served at GET /metrics.
+    metrics: Metrics = field(default_factory=Metrics)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
 
     def every(self, name: str, interval: float, run: Callable[[float], Awaitable[None]]) -> None:

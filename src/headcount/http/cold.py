@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from headcount.errors import HeadcountError, envelope, error_response
+from headcount.http.metrics import metrics_routes
 from headcount.http.system import system_routes
 from headcount.runtime import Runtime
 
@@ -47,7 +48,7 @@ def cold_app(runtime: Runtime) -> Starlette:
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    routes: list[BaseRoute] = [Route("/healthz", health)]
+    routes: list[BaseRoute] = [Route("/healthz", health), *metrics_routes(runtime)]
     if runtime.settings.serves("system"):
         routes += system_routes(runtime)
     return Starlette(

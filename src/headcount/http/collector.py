@@ -1,15 +1,107 @@
-"""POST / and /collect — placeholder until the collector issue lands."""
+"""``POST /`` and ``POST /collect``: mux-embed beacons (and the same JSON spelled out) in.
+
+Answers (reference: beacons.md §5):
+
+* 200 with ``Access-Control-Allow-Origin: *`` and ``{"accepted": n, "rejected": [{"index": i,
+  "reason": "..."}]}`` whenever the body is the envelope, even if every event in it was bad: any
+  other status makes mux-embed re-send the whole batch forever, good events included.
+* 400 (Mux error envelope) for a body that is not JSON or not ``{"events": [...]}``; 413 for a
+  body over ``max_body_bytes`` (enforced by the app before this handler runs).
+
+Each event is checked on its own (:func:`headcount.core.events.read_view_event`); a bad one is
+reported by its index and reason and counted in the metrics, and never costs its neighbours.
+Events are grouped by ``env_key`` (a batch may mix environments) and each group is applied in
+order by the live store.
+"""
 
 from __future__ import annotations
 
-from headcount.errors import NotFound
-from headcount.http.reply import Reply
+import orjson
+
+from headcount.core.decode import decode_beacon
+from headcount.core.events import EventRejected, ViewEvent, event_env_key, read_view_event
+from headcount.errors import BadRequest
+from headcount.http.reply import JSON, Reply
+from headcount.metrics import Counter
 from headcount.runtime import Runtime
+from headcount.stores.environment_cache import EnvironmentCache
+
+__all__ = ["CollectorEndpoint"]
+
+_REJECTED_HELP = "Beacon events dropped by the collector, by reason."
 
 
 class CollectorEndpoint:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.environments = EnvironmentCache(runtime.control)
+        metrics = runtime.metrics
+        self._requests = metrics.counter(
+            "headcount_collector_requests_total", "Beacon POSTs that reached the collector."
+        )
+        self._bad_bodies = metrics.counter(
+            "headcount_collector_bad_bodies_total",
+            "Beacon POSTs refused whole (400): not JSON, or not the envelope.",
+        )
+        self._accepted = metrics.counter(
+            "headcount_collector_events_accepted_total", "Beacon events accepted."
+        )
+        self._duplicates = metrics.counter(
+            "headcount_collector_events_duplicate_total",
+            "Accepted beacon events already seen (same view and view_sequence_number).",
+        )
+        self._rejected: dict[str, Counter] = {}
+
+    def _count_rejected(self, reason: str) -> None:
+        counter = self._rejected.get(reason)
+        if counter is None:
+            counter = self._rejected[reason] = self.runtime.metrics.counter(
+                "headcount_collector_events_rejected_total", _REJECTED_HELP, reason=reason
+            )
+        counter.value += 1
 
     async def post(self, body: bytes, now: float) -> Reply:
-        raise NotFound("The collector is not built yet.")
+        self._requests.value += 1
+        try:
+            beacon = decode_beacon(body)
+        except BadRequest:
+            self._bad_bodies.value += 1
+            raise
+        rejected: list[tuple[int, str]] = []
+        groups: dict[str, tuple[list[int], list[ViewEvent]]] = {}
+        for index, raw in enumerate(beacon.events):
+            if not isinstance(raw, dict):
+                rejected.append((index, "not_an_object"))
+                continue
+            try:
+                env_key = event_env_key(raw)
+                event = read_view_event(raw)
+            except EventRejected as exc:
+                rejected.append((index, exc.reason))
+                continue
+            group = groups.get(env_key)
+            if group is None:
+                group = groups[env_key] = ([], [])
+            group[0].append(index)
+            group[1].append(event)
+
+        accepted = 0
+        live = self.runtime.live
+        for env_key, (indices, events) in groups.items():
+            environment = await self.environments.resolve(env_key, now)
+            if environment is None:
+                rejected.extend((index, "unknown_env_key") for index in indices)
+                continue
+            result = await live.ingest(environment.id, events, now)
+            accepted += len(events)
+            self._duplicates.value += result.duplicates
+
+        self._accepted.value += accepted
+        for _, reason in rejected:
+            self._count_rejected(reason)
+        rejected.sort()  # unknown-environment rejections were added group by group
+        answer = {
+            "accepted": accepted,
+            "rejected": [{"index": index, "reason": reason} for index, reason in rejected],
+        }
+        return 200, JSON, orjson.dumps(answer)
