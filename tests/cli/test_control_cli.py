@@ -59,8 +59,8 @@ def test_init_twice_makes_two_environments(database: str) -> None:
     first = run_json("init", "--database", database)
     second = run_json("init", "--name", "staging", "--database", database)
     assert first["environment"]["env_key"] != second["environment"]["env_key"]
-    names = [e["name"] for e in run_json("environments", "list", "--database", database)]
-    assert names == ["default", "staging"]
+    listed = run_json("environments", "list", "--database", database)
+    assert sorted(e["name"] for e in listed) == ["default", "staging"]
 
 
 def test_init_human_output_shows_the_secret_once(database: str) -> None:
@@ -100,7 +100,7 @@ def test_access_tokens_create_list_revoke(database: str) -> None:
     assert reader["permissions"] == ["system:read"]
 
     listed = run_json("access-tokens", "list", "--database", database)
-    assert [t["id"] for t in listed] == [full["id"], reader["id"]]
+    assert sorted(t["id"] for t in listed) == sorted([full["id"], reader["id"]])
     assert "secret" not in json.dumps(listed)
     assert full["secret"] not in run("access-tokens", "list", "--database", database).output
 

@@ -30,9 +30,9 @@ def settings_command(markdown: bool) -> None:
 
 def _register() -> None:
     # Each command group lives in its own module; importing it attaches it to `main`.
-    import headcount.cli.control  # noqa: F401
-    import headcount.cli.serve  # noqa: F401
-    import headcount.cli.simulate  # noqa: F401
+    import headcount.cli.control
+    import headcount.cli.serve
+    import headcount.cli.simulate
     import headcount.cli.tokens  # noqa: F401
 
 
