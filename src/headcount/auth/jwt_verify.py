@@ -24,13 +24,11 @@ low-level errors of base64, JSON and cryptography are translated by :class:`_Ref
 
 from __future__ import annotations
 
-import base64
-import math
+import binascii
 import re
 import time
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -66,10 +64,13 @@ MAX_TOKEN_LENGTH: Final = 8192
 MIN_KEY_BITS: Final = 2048
 MAX_KEY_BITS: Final = 8192
 
-_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_SHAPE: Final = re.compile(rb"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_REQUIRED: Final = frozenset(REQUIRED_CLAIMS)
+_TO_STANDARD_ALPHABET: Final = bytes.maketrans(b"-_", b"+/")
+_PADDING: Final = {2: b"==", 3: b"="}
 # Canonical base64url: the bits a final partial character does not use must be zero, so that
 # one byte string has exactly one encoding (no alternative spellings of the same signature).
-_CANONICAL_LAST: Final = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+_CANONICAL_LAST: Final = {2: frozenset(b"AQgw"), 3: frozenset(b"AEIMQUYcgkosw048")}
 _PKCS1V15: Final = padding.PKCS1v15()
 _SHA256: Final = hashes.SHA256()
 
@@ -104,14 +105,12 @@ class _RefuseOn:
             raise TokenRefused(self.message, error_type=self.error_type) from None
 
 
-_BAD_HEADER: Final = _RefuseOn(
-    "invalid_token", "The token header is not base64url-encoded JSON; send a signed JWT."
+_BAD_BASE64: Final = _RefuseOn(
+    "invalid_token",
+    "The token is not a JWT: a segment is not canonical, unpadded base64url.",
 )
-_BAD_PAYLOAD: Final = _RefuseOn(
-    "invalid_token", "The token payload is not base64url-encoded JSON; send a signed JWT."
-)
-_BAD_SIGNATURE_ENCODING: Final = _RefuseOn(
-    "invalid_token", "The token signature is not base64url-encoded; send a signed JWT."
+_BAD_JSON: Final = _RefuseOn(
+    "invalid_token", "The token header or payload is not JSON; send a signed JWT."
 )
 _BAD_SIGNATURE: Final = _RefuseOn(
     "invalid_signature",
@@ -127,8 +126,7 @@ def _refuse(error_type: str, message: str) -> TokenRefused:
     return TokenRefused(message, error_type=error_type)
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedToken:
+class ParsedToken(NamedTuple):
     """A token whose shape and header passed, signature not yet checked."""
 
     key_id: str
@@ -137,8 +135,7 @@ class ParsedToken:
     signature: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Claims:
+class Claims(NamedTuple):
     """What a verified token grants: counts of ``id`` of type ``id_type`` until ``exp``."""
 
     id_type: str
@@ -146,32 +143,42 @@ class Claims:
     exp: float
 
 
-def _b64decode(segment: str) -> bytes:
-    remainder = len(segment) % 4
-    if remainder == 1:
-        raise ValueError("impossible base64 length")
-    if remainder and segment[-1] not in _CANONICAL_LAST[remainder]:
-        raise ValueError("non-canonical base64")
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+def _b64decode(segment: bytes) -> bytes:
+    remainder = len(segment) & 3
+    if remainder:
+        if remainder == 1:
+            raise ValueError("impossible base64 length")
+        if segment[-1] not in _CANONICAL_LAST[remainder]:
+            raise ValueError("non-canonical base64")
+        segment += _PADDING[remainder]
+    # The shape check already refused '+', '/' and '=': after this translation the standard
+    # decoder sees exactly the url-safe characters, with the padding we added.
+    return binascii.a2b_base64(segment.translate(_TO_STANDARD_ALPHABET))
 
 
 def parse_token(token: str) -> ParsedToken:
     """Steps 1-4: size, shape, header, ``kid``. No key is needed yet."""
     if len(token) > MAX_TOKEN_LENGTH:
         raise _refuse("invalid_token", f"The token is longer than {MAX_TOKEN_LENGTH} characters.")
-    if _SHAPE.fullmatch(token) is None:
+    raw = token.encode("ascii", "replace")  # anything non-ASCII becomes '?': refused below
+    if _SHAPE.fullmatch(raw) is None:
         raise _refuse(
             "invalid_token",
             "The token is not a JWT: expected three base64url segments separated by dots "
             "(header.payload.signature), without padding.",
         )
-    header_b64, payload_b64, signature_b64 = token.split(".")
-    with _BAD_HEADER:
-        header = orjson.loads(_b64decode(header_b64))
+    header_b64, payload_b64, signature_b64 = raw.split(b".")
+    with _BAD_BASE64:
+        header_json = _b64decode(header_b64)
+        payload_json = _b64decode(payload_b64)
+        signature = _b64decode(signature_b64)
+    with _BAD_JSON:
+        header = orjson.loads(header_json)
+        claims = orjson.loads(payload_json)
     if not isinstance(header, dict):
         raise _refuse("invalid_token", "The token header is not a JSON object.")
     alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
+    if alg.__class__ is not str or alg not in ALLOWED_ALGORITHMS:
         raise _refuse(
             "unsupported_algorithm",
             f"The token header must say alg {ALLOWED_ALGORITHMS[0]}; "
@@ -182,17 +189,13 @@ def parse_token(token: str) -> ParsedToken:
             "invalid_token",
             "The token header lists critical extensions (crit); none are supported.",
         )
-    with _BAD_PAYLOAD:
-        claims = orjson.loads(_b64decode(payload_b64))
     if not isinstance(claims, dict):
         raise _refuse("invalid_token", "The token payload is not a JSON object.")
-    with _BAD_SIGNATURE_ENCODING:
-        signature = _b64decode(signature_b64)
     return ParsedToken(
-        key_id=_key_id(claims, header),
-        claims=claims,
-        signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
-        signature=signature,
+        _key_id(claims, header),
+        claims,
+        raw[: len(header_b64) + 1 + len(payload_b64)],
+        signature,
     )
 
 
@@ -244,12 +247,11 @@ def _utc(seconds: float) -> str:
         return f"{seconds:.0f} (epoch seconds)"
 
 
-def _time_claim(claims: dict[str, Any], name: str) -> float | None:
-    if name not in claims:
-        return None
+def _time_claim(claims: dict[str, Any], name: str) -> float:
     value = claims[name]
-    # bool is an int subclass; `"exp": true` is a mistake, not a time.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    # bool is an int subclass, but `"exp": true` is a mistake, not a time: compare classes.
+    # orjson never yields an infinite or NaN float (it refuses 1e400), so no finiteness check.
+    if value.__class__ is not int and value.__class__ is not float:
         raise _refuse(
             "invalid_claim", f"The token's {name} must be a number of seconds since the epoch."
         )
@@ -258,39 +260,42 @@ def _time_claim(claims: dict[str, Any], name: str) -> float | None:
 
 def check_claims(claims: dict[str, Any], now: float, leeway: float) -> Claims:
     """Step 7, on a payload whose signature already verified."""
-    missing = [name for name in REQUIRED_CLAIMS if name not in claims]
-    if missing:
+    if not claims.keys() >= _REQUIRED:
+        missing = [name for name in REQUIRED_CLAIMS if name not in claims]
         raise _refuse(
             "missing_claim",
             f"The token lacks the required claim(s) {', '.join(missing)}; a viewer-counts "
             f"token needs {', '.join(REQUIRED_CLAIMS)} (and kid).",
         )
     exp = _time_claim(claims, "exp")
-    assert exp is not None
     if exp + leeway <= now:
         raise _refuse(
             "expired_token",
             f"The token expired at {_utc(exp)} (exp); sign a new one with a later exp.",
         )
-    nbf = _time_claim(claims, "nbf")
-    if nbf is not None and nbf - leeway > now:
-        raise _refuse("token_not_yet_valid", f"The token is not valid before {_utc(nbf)} (nbf).")
-    iat = _time_claim(claims, "iat")
-    if iat is not None and iat - leeway > now:
-        raise _refuse(
-            "token_not_yet_valid",
-            f"The token claims to be issued in the future, at {_utc(iat)} (iat); check the "
-            "signing machine's clock.",
-        )
+    if "nbf" in claims:
+        nbf = _time_claim(claims, "nbf")
+        if nbf - leeway > now:
+            raise _refuse(
+                "token_not_yet_valid", f"The token is not valid before {_utc(nbf)} (nbf)."
+            )
+    if "iat" in claims:
+        iat = _time_claim(claims, "iat")
+        if iat - leeway > now:
+            raise _refuse(
+                "token_not_yet_valid",
+                f"The token claims to be issued in the future, at {_utc(iat)} (iat); check "
+                "the signing machine's clock.",
+            )
     aud = claims["aud"]
-    if not isinstance(aud, str) or aud not in ID_TYPES:
+    if aud.__class__ is not str or aud not in ID_TYPES:
         raise _refuse(
             "invalid_audience",
             f"The token's aud must be one of {', '.join(ID_TYPES)} (a single string).",
         )
     sub = claims["sub"]
-    if not isinstance(sub, str) or not sub:
+    if sub.__class__ is not str or not sub:
         raise _refuse(
             "invalid_claim", "The token's sub must be a non-empty string: the id to count."
         )
-    return Claims(id_type=aud, id=sub, exp=exp)
+    return Claims(aud, sub, exp)

@@ -39,7 +39,7 @@ class VerificationKey:
     public_key: rsa.RSAPublicKey
 
 
-def _unknown() -> TokenRefused:
+def _unknown_refusal() -> TokenRefused:
     return TokenRefused(
         "The token's signing key (kid) is unknown here: check the kid, and that the key was "
         "created on this Headcount (System API /system/v1/signing-keys).",
@@ -47,7 +47,7 @@ def _unknown() -> TokenRefused:
     )
 
 
-def _deleted() -> TokenRefused:
+def _deleted_refusal() -> TokenRefused:
     return TokenRefused(
         "The token's signing key (kid) was deleted; sign new tokens with a current key.",
         error_type="unknown_key",
@@ -65,6 +65,10 @@ class Keyring:
         self._inflight: dict[str, asyncio.Task[VerificationKey]] = {}
         self._lookups = asyncio.Semaphore(LOOKUP_CONCURRENCY)
         self.store_lookups = 0  # how often the store was asked (observability and tests)
+
+    def cached(self, key_id: str) -> VerificationKey | None:
+        """The key if it is in memory: the common case, without a coroutine."""
+        return self._keys.get(key_id)
 
     async def key(self, key_id: str, now: float) -> VerificationKey:
         """The usable key for ``key_id``, or a :class:`TokenRefused` saying why not."""
@@ -99,11 +103,11 @@ class Keyring:
 
     def _admit(self, key_id: str, stored: SigningKey | None, now: float) -> VerificationKey:
         if key_id in self._deleted or (stored is not None and stored.deleted_at is not None):
-            self._remember_refusal(key_id, _deleted(), None)
-            raise _deleted()
+            self._remember_refusal(key_id, _deleted_refusal(), None)
+            raise _deleted_refusal()
         if stored is None:
-            self._remember_refusal(key_id, _unknown(), now + UNKNOWN_KID_TTL)
-            raise _unknown()
+            self._remember_refusal(key_id, _unknown_refusal(), now + UNKNOWN_KID_TTL)
+            raise _unknown_refusal()
         try:
             public_key = load_verification_key(stored.public_key_pem)
         except TokenRefused as exc:
@@ -123,7 +127,7 @@ class Keyring:
     def forget(self, key_id: str) -> None:
         """The key was deleted: refuse it from now on, whatever is in flight."""
         self._keys.pop(key_id, None)
-        self._remember_refusal(key_id, _deleted(), None)
+        self._remember_refusal(key_id, _deleted_refusal(), None)
         if len(self._deleted) >= MAX_REFUSED:
             del self._deleted[next(iter(self._deleted))]
         self._deleted[key_id] = None

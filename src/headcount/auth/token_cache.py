@@ -15,13 +15,12 @@ evicts tokens that will verify again on their next request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["VerifiedToken", "VerifiedTokenCache"]
 
 
-@dataclass(frozen=True, slots=True)
-class VerifiedToken:
+class VerifiedToken(NamedTuple):
     """What a verified token grants: the counts of one counter key, until ``valid_until``."""
 
     key_id: str

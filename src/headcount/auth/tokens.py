@@ -67,7 +67,7 @@ class TokenVerifier:
     async def verify(self, token: str, now: float) -> VerifiedToken:
         """Verify ``token`` fully (no cache read) and cache it; raises :class:`TokenRefused`."""
         parsed = parse_token(token)
-        key = await self.keyring.key(parsed.key_id, now)
+        key = self.keyring.cached(parsed.key_id) or await self.keyring.key(parsed.key_id, now)
         self.rsa_verifications += 1
         verify_signature(parsed, key.public_key)
         claims = check_claims(parsed.claims, now, self.leeway)
@@ -78,11 +78,7 @@ class TokenVerifier:
                 error_type="unknown_key",
             )
         verified = VerifiedToken(
-            key_id=key.key_id,
-            environment_id=key.environment_id,
-            id_type=claims.id_type,
-            id=claims.id,
-            valid_until=claims.exp + self.leeway,
+            key.key_id, key.environment_id, claims.id_type, claims.id, claims.exp + self.leeway
         )
         self.cache.put(token, verified)
         return verified
