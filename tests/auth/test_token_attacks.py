@@ -26,6 +26,7 @@ from headcount.settings import Settings
 from headcount.stores.control import SigningKey
 from headcount.stores.control_memory import MemoryControlStore
 from headcount.stores.live import Counts
+from headcount.stores.sql import open_control_store
 from tests.conftest import FakeClock
 from tests.token_kit import (
     ABSENT,
@@ -43,6 +44,8 @@ from tests.token_kit import (
 )
 
 pytestmark = pytest.mark.anyio
+
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture
@@ -385,6 +388,35 @@ async def test_non_rsa_stored_key_is_refused(
     )
     control.add_signing_key(SigningKey("ec-key", env.id, ec_pem, int(clock.now)))
     await refused(client, tenant.token(clock.now, kid="ec-key"), "weak_key")
+
+
+@pytest.mark.parametrize("kid", ["a\u0000b", "k" * 129, "clé", "tab\there", "line\nbreak"])
+async def test_kid_that_cannot_exist_is_refused_without_a_store_lookup(
+    client: httpx.AsyncClient, app: HeadcountApp, tenant: Tenant, clock: FakeClock, kid: str
+) -> None:
+    await refused(client, tenant.token(clock.now, kid=kid), "unknown_key")
+    assert verifier_of(app).keyring.store_lookups == 0
+
+
+async def test_nul_byte_kid_against_postgres_is_a_403_not_a_500(
+    settings: Settings, clock: FakeClock
+) -> None:
+    # Postgres refuses NUL bytes in text with an error, not "no such row": the kid must never
+    # reach it. This runs the real SQL control store on the real Postgres.
+    control = open_control_store(POSTGRES_URL)
+    runtime = Runtime(settings=settings, control=control, live=TableLiveStore(), clock=clock)
+    app = HeadcountApp(runtime, clock=clock)
+    try:
+        async with _client(app) as client:
+            # A kid with a NUL byte, then an ordinary unknown kid (a plain miss in the store).
+            for kid in ("a\u0000b", "no-such-key"):
+                claims = {"kid": kid, "sub": "v", "aud": "video_id", "exp": int(clock.now) + 60}
+                token = forge({"alg": "RS256"}, claims, private_key("main"))
+                response = await client.get("/counts", params={"token": token})
+                assert response.status_code == 403
+                assert response.json()["error"]["type"] == "unknown_key"
+    finally:
+        control.close()
 
 
 async def test_garbage_kids_do_not_hammer_the_store(

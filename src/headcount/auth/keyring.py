@@ -23,9 +23,13 @@ from headcount.auth.jwt_verify import load_verification_key
 from headcount.errors import TokenRefused
 from headcount.stores.control import ControlStore, SigningKey
 
-__all__ = ["LOOKUP_CONCURRENCY", "UNKNOWN_KID_TTL", "Keyring", "VerificationKey"]
+__all__ = ["LOOKUP_CONCURRENCY", "MAX_KID_LENGTH", "UNKNOWN_KID_TTL", "Keyring", "VerificationKey"]
 
 UNKNOWN_KID_TTL: Final = 1.0
+# Key ids Headcount issues are 43 URL-safe characters. A kid that could not be one (too long,
+# control characters, non-ASCII) is unknown without asking the store: Postgres, for one,
+# rejects NUL bytes in a query with an error rather than "no such row".
+MAX_KID_LENGTH: Final = 128
 LOOKUP_CONCURRENCY: Final = 4
 # Bounds on what an anonymous caller can make us remember; the oldest entries go first.
 MAX_KEYS: Final = 10_000
@@ -75,6 +79,8 @@ class Keyring:
         found = self._keys.get(key_id)
         if found is not None:
             return found
+        if len(key_id) > MAX_KID_LENGTH or not (key_id.isascii() and key_id.isprintable()):
+            raise _unknown_refusal()
         refused = self._refused.get(key_id)
         if refused is not None:
             error_type, message, until = refused
