@@ -10,6 +10,7 @@ import base64
 import json
 import random
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,7 +26,6 @@ from headcount.runtime import Runtime
 from headcount.settings import Settings
 from headcount.stores.control import SigningKey
 from headcount.stores.control_memory import MemoryControlStore
-from headcount.stores.live import Counts
 from headcount.stores.sql import open_control_store
 from tests.conftest import FakeClock
 from tests.token_kit import (
@@ -46,6 +46,7 @@ from tests.token_kit import (
 pytestmark = pytest.mark.anyio
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "beacons"
 
 
 @pytest.fixture
@@ -341,32 +342,32 @@ async def test_revocation_poll_is_registered_at_half_a_second(
 
 
 async def test_key_of_another_environment_reads_its_own_environment(
-    settings: Settings, control: MemoryControlStore, clock: FakeClock
+    client: httpx.AsyncClient, control: MemoryControlStore, clock: FakeClock
 ) -> None:
-    # Two environments count the same video id; each one's key reads only its own numbers.
-    live = TableLiveStore()
-    runtime = Runtime(settings=settings, control=control, live=live, clock=clock)
-    app = HeadcountApp(runtime, clock=clock)
-    acme, rival = (
-        Tenant(control, "acme", clock.now),
-        Tenant(control, "rival", clock.now, key_label="rival"),
-    )
-    live.table[(acme.environment.id, "video_id", "video-1")] = Counts(7, 5)
-    live.table[(rival.environment.id, "video_id", "video-1")] = Counts(100, 90)
-    await runtime.start()
-    try:
-        async with _client(app) as client:
-            for tenant, expected in ((acme, (7, 5)), (rival, (100, 90))):
-                response = await client.get("/counts", params={"token": tenant.token(clock.now)})
-                data = response.json()["data"][0]
-                assert (data["views"], data["viewers"]) == expected
-            # A token naming acme's kid but signed by rival's private key is forged.
-            forged = forge({"alg": "RS256"}, acme.claims(clock.now), rival.key)
-            response = await client.get("/counts", params={"token": forged})
-            assert response.status_code == 403
-            assert response.json()["error"]["type"] == "invalid_signature"
-    finally:
-        await runtime.stop()
+    # Two environments watch the same video id, fed by a real mux-embed beacon (capture A)
+    # through the collector: acme has one view, rival two views of one viewer. Each key reads
+    # only its own environment's numbers, whatever id its token names.
+    acme = Tenant(control, "acme", clock.now)
+    rival = Tenant(control, "rival", clock.now, key_label="rival")
+    first_post = next(iter(sorted((CAPTURES / "A-video-element" / "raw").glob("*.json"))))
+    body = first_post.read_bytes()
+    assert b'"ake":"testenv123"' in body and b'"vid":"my-video-id-1"' in body
+    view_id = b"f68c3f23-2bed-4c92-9bb9-e81820a8a212"
+    feeds = [
+        body.replace(b"testenv123", acme.environment.env_key.encode()),
+        body.replace(b"testenv123", rival.environment.env_key.encode()),
+        body.replace(b"testenv123", rival.environment.env_key.encode()).replace(view_id, b"v2"),
+    ]
+    for feed in feeds:
+        answer = await client.post("/", content=feed, headers={"content-type": "text/plain"})
+        assert answer.status_code == 200 and answer.json()["rejected"] == []
+    for tenant, expected in ((acme, (1, 1)), (rival, (2, 1))):
+        token = tenant.token(clock.now, sub="my-video-id-1", aud="video_id")
+        data = (await client.get("/counts", params={"token": token})).json()["data"][0]
+        assert (data["views"], data["viewers"]) == expected
+    # A token naming acme's kid but signed by rival's private key is forged.
+    forged = forge({"alg": "RS256"}, acme.claims(clock.now, sub="my-video-id-1"), rival.key)
+    await refused(client, forged, "invalid_signature")
 
 
 async def test_key_below_2048_bits_is_refused(
