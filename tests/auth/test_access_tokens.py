@@ -161,3 +161,13 @@ def test_initialize_makes_an_environment_and_a_system_token(store: MemoryControl
     assert issued.token.environment_id == environment.id
     assert issued.token.permissions == frozenset(PERMISSIONS)
     assert authenticate(store, basic(issued.token.id, issued.secret)) == issued.token
+
+
+def test_auth_package_re_exports_its_control_plane_modules() -> None:
+    import headcount.auth
+    from headcount.auth import access_tokens, environments, signing_keys
+
+    declared = {*access_tokens.__all__, *environments.__all__, *signing_keys.__all__}
+    assert declared <= set(headcount.auth.__all__)
+    for name in headcount.auth.__all__:
+        assert getattr(headcount.auth, name) is not None

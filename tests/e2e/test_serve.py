@@ -17,14 +17,22 @@ STOPPED = "Headcount stopped cleanly"
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_stops_the_server_and_runs_the_shutdown_hooks(
-    live_server: LiveServer, sig: signal.Signals
+    tmp_path: Path, sig: signal.Signals
 ) -> None:
-    assert httpx.get(f"{live_server.base_url}/healthz").json() == {"status": "ok"}
-    assert live_server.stop(sig) == 0
-    # Logged at the end of Runtime.stop(), which only granian's __rsgi_del__ calls.
-    assert STOPPED in live_server.log()
-    with pytest.raises(httpx.TransportError):
-        httpx.get(f"{live_server.base_url}/healthz", timeout=1)
+    # No periodic save during the test: a state file can only come from the shutdown path.
+    server = start_server(tmp_path, save_interval=3600)
+    try:
+        assert httpx.get(f"{server.base_url}/healthz").json() == {"status": "ok"}
+        assert not server.state_file.exists()
+        assert server.stop(sig) == 0
+        # Written by the live store's close() and logged at the end of Runtime.stop(): both
+        # run only from granian's __rsgi_del__.
+        assert server.state_file.is_file()
+        assert STOPPED in server.log()
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{server.base_url}/healthz", timeout=1)
+    finally:
+        server.kill()
 
 
 def test_restart_serves_the_same_database_on_the_same_port(tmp_path: Path) -> None:

@@ -7,12 +7,17 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from sqlalchemy import create_engine
 
 from headcount.auth.access_tokens import create_access_token, hash_secret
 from headcount.auth.environments import create_environment
+from headcount.http.app import HeadcountApp
 from headcount.runtime import Runtime
+from headcount.settings import Settings
 from headcount.stores.control import PERMISSIONS, SYSTEM_READ, AccessToken, SigningKey
 from headcount.stores.control_memory import MemoryControlStore
+from headcount.stores.memory import MemoryLiveStore
+from headcount.stores.sql import SqlControlStore
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -245,3 +250,21 @@ async def test_unsupported_method_is_405_with_the_envelope(
     answer = await client.put(f"{KEYS}/x", auth=admin.auth)
     assert answer.status_code == 405
     assert answer.json()["error"]["type"] == "method_not_allowed"
+
+
+async def test_unreachable_database_is_503_with_the_envelope(
+    settings: Settings, clock: FakeClock
+) -> None:
+    # Nothing listens on port 1: every store call fails to connect.
+    engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    control = SqlControlStore(engine)
+    runtime = Runtime(settings=settings, control=control, live=MemoryLiveStore(), clock=clock)
+    transport = httpx.ASGITransport(app=HeadcountApp(runtime, clock=clock))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            answer = await c.get(KEYS, auth=("some-id", "some-secret"))
+    finally:
+        control.close()
+    assert answer.status_code == 503
+    assert answer.json()["error"]["type"] == "service_unavailable"
+    assert "127.0.0.1" not in answer.text  # the cause stays in the server's log

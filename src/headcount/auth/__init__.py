@@ -7,10 +7,13 @@ from headcount.auth.access_tokens import (
     IssuedAccessToken,
     authenticate,
     create_access_token,
+    credentials_from_header,
+    hash_secret,
     require_permission,
 )
-from headcount.auth.environments import create_environment, initialize
+from headcount.auth.environments import DEFAULT_ENVIRONMENT_NAME, create_environment, initialize
 from headcount.auth.signing_keys import (
+    KEY_SIZE,
     IssuedSigningKey,
     create_signing_key,
     delete_signing_key,
@@ -19,14 +22,18 @@ from headcount.auth.signing_keys import (
 )
 
 __all__ = [
+    "DEFAULT_ENVIRONMENT_NAME",
+    "KEY_SIZE",
     "IssuedAccessToken",
     "IssuedSigningKey",
     "authenticate",
     "create_access_token",
     "create_environment",
     "create_signing_key",
+    "credentials_from_header",
     "delete_signing_key",
     "generate_signing_key",
+    "hash_secret",
     "initialize",
     "require_permission",
     "visible_signing_key",
