@@ -259,3 +259,19 @@ def test_unreachable_database_is_store_unavailable() -> None:
     # Port 1 on loopback: nothing listens, the connection is refused at once.
     with pytest.raises(StoreUnavailable):
         open_control_store(f"postgresql://{postgres_role()}@127.0.0.1:1/test?connect_timeout=2")
+
+
+def test_lookups_of_ids_with_a_nul_byte_find_nothing(store: ControlStore) -> None:
+    # They arrive from URLs and Basic credentials; Postgres would refuse them with an error
+    # (a 500) if they reached it, yet no stored id can contain one.
+    env = store.create_environment("e", "k", 1)
+    bad = "a\x00b"
+    assert store.get_environment(bad) is None
+    assert store.environment_for_env_key(bad) is None
+    assert store.access_token_with_hash(bad) is None
+    assert store.list_access_tokens(bad) == []
+    assert store.revoke_access_token(bad) is False
+    assert store.get_signing_key(bad) is None
+    assert store.list_signing_keys(bad, 10, 0) == []
+    assert store.delete_signing_key(bad, 1) is False
+    assert store.get_environment(env.id) == env

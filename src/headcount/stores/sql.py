@@ -109,6 +109,12 @@ def _translated_errors() -> Iterator[None]:
         raise
 
 
+def _storable(*values: str) -> bool:
+    """Whether every string can be sent as text: Postgres refuses NUL bytes with an error, but a
+    value holding one can never have been stored, so a lookup of it simply finds nothing."""
+    return not any("\x00" in value for value in values)
+
+
 def _environment(row: Row[Any]) -> Environment:
     return Environment(id=row.id, name=row.name, env_key=row.env_key, created_at=row.created_at)
 
@@ -168,12 +174,16 @@ class SqlControlStore:
             return [_environment(row) for row in connection.execute(query)]
 
     def get_environment(self, environment_id: str) -> Environment | None:
+        if not _storable(environment_id):
+            return None
         query = select(environments).where(environments.c.id == environment_id)
         with self._read() as connection:
             row = connection.execute(query).first()
         return None if row is None else _environment(row)
 
     def environment_for_env_key(self, env_key: str) -> Environment | None:
+        if not _storable(env_key):
+            return None
         query = select(environments).where(environments.c.env_key == env_key)
         with self._read() as connection:
             row = connection.execute(query).first()
@@ -195,12 +205,16 @@ class SqlControlStore:
             )
 
     def access_token_with_hash(self, token_id: str) -> tuple[AccessToken, str] | None:
+        if not _storable(token_id):
+            return None
         query = select(access_tokens).where(access_tokens.c.id == token_id)
         with self._read() as connection:
             row = connection.execute(query).first()
         return None if row is None else (_access_token(row), row.secret_hash)
 
     def list_access_tokens(self, environment_id: str | None = None) -> list[AccessToken]:
+        if environment_id is not None and not _storable(environment_id):
+            return []
         query = select(access_tokens).order_by(access_tokens.c.created_at, access_tokens.c.id)
         if environment_id is not None:
             query = query.where(access_tokens.c.environment_id == environment_id)
@@ -208,6 +222,8 @@ class SqlControlStore:
             return [_access_token(row) for row in connection.execute(query)]
 
     def revoke_access_token(self, token_id: str) -> bool:
+        if not _storable(token_id):
+            return False
         statement = (
             update(access_tokens)
             .where(and_(access_tokens.c.id == token_id, access_tokens.c.revoked.is_(False)))
@@ -231,12 +247,16 @@ class SqlControlStore:
             )
 
     def get_signing_key(self, key_id: str) -> SigningKey | None:
+        if not _storable(key_id):
+            return None
         query = select(signing_keys).where(signing_keys.c.id == key_id)
         with self._read() as connection:
             row = connection.execute(query).first()
         return None if row is None else _signing_key(row)
 
     def list_signing_keys(self, environment_id: str, limit: int, offset: int) -> list[SigningKey]:
+        if not _storable(environment_id):
+            return []
         query = (
             select(signing_keys)
             .where(
@@ -253,6 +273,8 @@ class SqlControlStore:
             return [_signing_key(row) for row in connection.execute(query)]
 
     def delete_signing_key(self, key_id: str, now: int) -> bool:
+        if not _storable(key_id):
+            return False
         statement = (
             update(signing_keys)
             .where(and_(signing_keys.c.id == key_id, signing_keys.c.deleted_at.is_(None)))
