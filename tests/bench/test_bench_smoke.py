@@ -1,0 +1,233 @@
+"""The benchmarks' pure parts, on tiny inputs, so ``bench/`` cannot rot between runs of
+``make bench`` (which needs wrk and two idle cores, and is never part of the suite)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+from bench.bare import COUNTS_BODY, BareProtocol
+from bench.bodies import (
+    PLACEHOLDERS,
+    fill,
+    generate_lifecycles,
+    popular_videos,
+    split_template,
+    write_lua_data,
+)
+from bench.counts import cold_pool_size
+from bench.freshness import percentile
+from bench.harness import (
+    BenchError,
+    Metric,
+    Series,
+    WrkRun,
+    compare,
+    markdown_table,
+    metrics_table,
+    parse_wrk,
+)
+from bench.ingest import body_sizes
+from bench.memory import measure_here
+from bench.tokens import mint_token, mint_tokens, private_key_pem
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from bench import __main__ as bench_main
+from headcount.auth.jwt_verify import check_claims, parse_token, verify_signature
+from headcount.core.decode import decode_beacon
+from headcount.core.events import event_env_key, read_view_event
+
+WRK_OUTPUT = """\
+Running 10s test @ http://127.0.0.1:41080/counts?token=abc
+  1 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   540.12us  120.00us   5.00ms   90.00%
+    Req/Sec   116.00k     3.00k  120.00k    80.00%
+  Latency Distribution
+     50%  538.00us
+     75%  600.00us
+     90%  700.00us
+     99%    1.23ms
+  1158250 requests in 10.00s, 150.00MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 7
+Requests/sec: 115825.12
+Transfer/sec:     15.00MB
+bench used=98 total=100 wrapped=0
+"""
+
+
+def _run(rps: float, cores: float, p50: float = 1.0, p99: float = 2.0) -> WrkRun:
+    return WrkRun(int(rps * 10), 10.0, rps, p50, p99, server_cores=cores)
+
+
+def test_parse_wrk_reads_rate_latency_errors_and_script_lines() -> None:
+    run = parse_wrk(WRK_OUTPUT)
+    assert run.requests == 1_158_250
+    assert run.seconds == 10.0
+    assert run.requests_per_s == 115_825.12
+    assert run.p50_ms == pytest.approx(0.538)
+    assert run.p99_ms == pytest.approx(1.23)
+    assert (run.non_2xx, run.socket_errors) == (7, 3)
+    assert run.script == {"used": "98", "total": "100", "wrapped": "0"}
+    assert not run.clean
+
+
+def test_parse_wrk_refuses_output_without_latency_distribution() -> None:
+    without = WRK_OUTPUT.replace("  Latency Distribution\n", "").replace("     99%    1.23ms\n", "")
+    with pytest.raises(BenchError, match="latency"):
+        parse_wrk(without)
+    with pytest.raises(BenchError, match="unexpected"):
+        parse_wrk("unable to connect to 127.0.0.1:1 Connection refused")
+
+
+def test_series_medians_and_ratios_use_cpu_when_the_core_was_shared() -> None:
+    bare = Series("bare", (_run(100_000, 1.0), _run(90_000, 1.0), _run(110_000, 1.0)))
+    app = Series(
+        "app", (_run(50_000, 1.0, 2.0, 4.0), _run(60_000, 1.0, 1.0, 3.0), _run(55_000, 1.0))
+    )
+    assert bare.requests_per_s == 100_000
+    assert app.p99_ms == 3.0
+    ratio = compare(app, bare)
+    assert not ratio.contended
+    assert ratio.decisive == pytest.approx(0.55)
+    # Half the core went to a neighbour: req/s halves, CPU per request does not.
+    shared = Series("app", tuple(_run(r.requests_per_s / 2, 0.5) for r in app.runs))
+    ratio = compare(shared, bare)
+    assert ratio.contended
+    assert ratio.throughput == pytest.approx(0.275)
+    assert ratio.decisive == pytest.approx(0.55)
+    assert "shared" in ratio.text()
+
+
+def test_tables_are_markdown_with_verdicts() -> None:
+    assert markdown_table(("a", "b"), [("1", "x|y")]) == "| a | b |\n|---|---|\n| 1 | x\\|y |"
+    table = metrics_table(
+        [Metric("ingest", "≥ 0.40", "0.45", True), Metric("p99", "", "3 ms", None)]
+    ).splitlines()
+    assert table[2] == "| ingest | ≥ 0.40 | 0.45 | PASS |"
+    assert table[3].endswith("| info |")
+    assert Metric("x", "", "", False).verdict == "FAIL"
+
+
+def test_lifecycles_are_deterministic_1_to_3_kb_and_accepted_by_the_decoder() -> None:
+    lifecycles = generate_lifecycles("envkey123", count=12, seed=3)
+    assert lifecycles == generate_lifecycles("envkey123", count=12, seed=3)
+    sizes = body_sizes(lifecycles)
+    assert min(sizes) >= 1000 and max(sizes) <= 3100
+    ids = {
+        PLACEHOLDERS["@@VIEW@@"]: "11111111-0000-4000-8000-000000000001",
+        PLACEHOLDERS["@@VIEWER@@"]: "22222222-0000-4000-9000-000000000001",
+        PLACEHOLDERS["@@VIDEO@@"]: "bench-video-00042",
+        PLACEHOLDERS["@@PLAYER@@"]: "33333333-0000-4000-a000-000000000001",
+    }
+    names = []
+    for lifecycle in lifecycles:
+        for body in lifecycle.bodies:
+            beacon = decode_beacon(fill(split_template(body), ids))
+            for event in beacon.events:
+                assert event_env_key(event) == "envkey123"
+                view_event = read_view_event(event)
+                assert view_event.view_id == ids[PLACEHOLDERS["@@VIEW@@"]]
+                assert view_event.video_id == "bench-video-00042"
+                names.append(view_event.name)
+    assert {"viewstart", "hb", "play", "playing", "requestcompleted", "viewend"} <= set(names)
+
+
+def test_templates_split_and_fill_back_and_lua_strings_survive_brackets(tmp_path: Path) -> None:
+    body = b'{"xid":"@@VIEW@@","e":"]]","vid":"@@VIDEO@@"}'
+    template = split_template(body)
+    assert template == ['{"xid":"', 1, '","e":"]]","vid":"', 3, '"}']
+    assert fill(template, {1: "v", 3: "w"}) == b'{"xid":"v","e":"]]","vid":"w"}'
+    lifecycle = generate_lifecycles("k", count=1)[0]
+    out = tmp_path / "bodies.lua"
+    write_lua_data(out, [lifecycle], popular_videos(videos=3, draws=5))
+    text = out.read_text()
+    assert text.startswith("return {") and text.count("[[") == text.count("]]")
+
+
+def test_popular_videos_are_skewed() -> None:
+    draws = popular_videos(videos=100, draws=5000, seed=1)
+    assert draws.count("bench-video-00000") > 10 * max(draws.count("bench-video-00099"), 1)
+
+
+def test_minted_tokens_are_distinct_and_accepted_by_pyjwt_and_headcount() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    assert private_key_pem(pem.decode()) == pem.strip()
+    now = time.time()
+    tokens = mint_tokens(pem, "kid-1", 6, videos=2, now=now, workers=1)
+    assert len(set(tokens)) == 6
+    decoded = jwt.decode(tokens[5], key.public_key(), algorithms=["RS256"], audience="video_id")
+    assert decoded["sub"] == "bench-video-00001"
+    assert jwt.get_unverified_header(tokens[0])["kid"] == "kid-1"
+    payload_kid = mint_token(
+        key, "kid-2", {"sub": "s", "aud": "asset_id", "exp": now + 60}, kid_in_header=False
+    )
+    parsed = parse_token(payload_kid)
+    assert parsed.key_id == "kid-2"
+    verify_signature(parsed, key.public_key())
+    assert check_claims(parsed.claims, now, 0).id_type == "asset_id"
+
+
+def test_cold_pool_outlasts_a_bare_verify_loop() -> None:
+    assert cold_pool_size(40_000, 5) >= 40_000 * 5 * 1.25
+
+
+def test_memory_layouts_build_tiny_populations() -> None:
+    for layout in ("headcount", "naive", "floor"):
+        result = measure_here(layout, 2000, 20, "trace")
+        assert result["views"] == 2000
+        assert result["per_view"] > 0
+
+
+def test_percentile_interpolates() -> None:
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 0.5) == 3.0
+    assert percentile([0.0, 10.0], 0.99) == pytest.approx(9.9)
+    with pytest.raises(ValueError):
+        percentile([], 0.5)
+
+
+def test_bare_server_answers_get_and_post_over_a_real_socket() -> None:
+    async def exchange() -> tuple[bytes, bytes, bytes]:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(BareProtocol, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        body = json.dumps({"events": []}).encode()
+        writer.write(b"GET /counts?token=x HTTP/1.1\r\nHost: b\r\n\r\n")
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: b\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        writer.write(b"POST / HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\n\r\n{x}")
+        answers = []
+        for _ in range(3):
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            length = int(head.split(b"content-length: ")[1].split(b"\r\n")[0])
+            answers.append(head + await asyncio.wait_for(reader.readexactly(length), 5))
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return answers[0], answers[1], answers[2]
+
+    get, post, bad = asyncio.run(exchange())
+    assert get.startswith(b"HTTP/1.1 200") and get.endswith(COUNTS_BODY)
+    assert b"access-control-allow-origin: *" in get
+    assert post.startswith(b"HTTP/1.1 200")
+    assert bad.startswith(b"HTTP/1.1 400")
+
+
+def test_main_refuses_unknown_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main.main(["nonsense"])
+    assert exit_info.value.code == 2
+    assert "unknown benchmark" in capsys.readouterr().err
