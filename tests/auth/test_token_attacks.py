@@ -476,7 +476,7 @@ async def test_truncated_token_is_refused(
     token = tenant.token(clock.now)
     await refused(client, token[:-10], "invalid_signature")
     await refused(client, token[: token.rindex(".")], "invalid_token")
-    await refused(client, token[: len(token) // 3], "invalid_token")
+    await refused(client, token[: token.index(".") + 20], "invalid_token")  # inside the payload
 
 
 @pytest.mark.parametrize(
