@@ -10,6 +10,7 @@ answers. Overrides are setting names from ``headcount.settings.SETTINGS`` (``liv
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -41,6 +42,17 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _terminate_with_the_test_run() -> None:
+    """Runs in the server's process between fork and exec: when the process that started it
+    dies (pytest killed by a timeout or interrupted past its teardown), the kernel sends the
+    server SIGTERM, and granian stops its worker too. No orphaned servers."""
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _clean_environment() -> dict[str, str]:
@@ -124,6 +136,7 @@ class LiveServer:
                 stderr=subprocess.STDOUT,
                 # Its own process group: teardown can then reach granian's worker too.
                 start_new_session=True,
+                preexec_fn=_terminate_with_the_test_run,
             )
         deadline = time.monotonic() + START_TIMEOUT
         with httpx.Client(timeout=1.0) as client:
