@@ -61,6 +61,8 @@ SERVER_CPU = "0"
 WRK_CPU = "1"
 # A server that used less of its core than this during a run had to share it.
 FULL_CORE = 0.85
+# wrk above this share of its core may be what limits the rate.
+WRK_SATURATED = 0.95
 
 
 class BenchError(RuntimeError):
@@ -385,6 +387,16 @@ class Series:
                 notes.append(f"run {index}: {run.non_2xx} non-2xx answers")
             if run.socket_errors:
                 notes.append(f"run {index}: {run.socket_errors} socket errors")
+        return notes
+
+    def notes(self) -> list[str]:
+        """Conditions that do not void a run but colour it."""
+        notes = []
+        if any(r.wrk_cores > WRK_SATURATED for r in self.runs):
+            notes.append(f"{self.label}: wrk used most of its core (the rate may be wrk's limit)")
+        if self.contended:
+            cores = ", ".join(f"{r.server_cores:.2f}" for r in self.runs)
+            notes.append(f"{self.label}: the server core was shared (server used {cores} cores)")
         return notes
 
     def runs_text(self) -> str:

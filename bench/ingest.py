@@ -157,6 +157,9 @@ def run(method: Method) -> Report:
             ),
         ]
     )
+    notes = ceiling.notes() + collector.notes()
+    if notes:
+        details += "\n\nNotes: " + "; ".join(notes) + "."
     problems = ceiling.problems() + collector.problems()
     if rejected:
         problems.append(f"Headcount rejected {rejected:,.0f} events")
