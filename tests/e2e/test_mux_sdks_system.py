@@ -25,6 +25,7 @@ from tests.e2e.conftest import LiveServer, run_headcount, start_server
 from tests.postgres_schema import postgres_schema_url
 
 CLIENTS = Path(__file__).resolve().parents[1] / "clients"
+T = 30  # seconds: mux-python waits forever unless each call passes `_request_timeout`
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -149,7 +150,7 @@ def _python_api(server: LiveServer, *, username: str = "", password: str = "") -
 def test_mux_python_signing_keys_api(server: LiveServer) -> None:
     api = mux_python.SigningKeysApi(_python_api(server))
 
-    created = api.create_signing_key()
+    created = api.create_signing_key(_request_timeout=T)
     assert isinstance(created, mux_python.SigningKeyResponse)  # only a 201 gives a model
     key = created.data
     assert key.id and key.created_at.isdigit()
@@ -159,13 +160,13 @@ def test_mux_python_signing_keys_api(server: LiveServer) -> None:
     )
     assert _public_key(server, key.id) == public_pem
 
-    fetched = api.get_signing_key(key.id)
+    fetched = api.get_signing_key(key.id, _request_timeout=T)
     assert (fetched.data.id, fetched.data.created_at) == (key.id, key.created_at)
     assert fetched.data.private_key is None
 
     everything: list[str] = []
     for page in range(1, 100):
-        listed = api.list_signing_keys(limit=3, page=page)
+        listed = api.list_signing_keys(limit=3, page=page, _request_timeout=T)
         assert isinstance(listed, mux_python.ListSigningKeysResponse)
         if not listed.data:
             break
@@ -173,9 +174,9 @@ def test_mux_python_signing_keys_api(server: LiveServer) -> None:
     assert key.id in everything
     assert len(everything) == len(set(everything))
 
-    assert api.delete_signing_key(key.id) is None
+    assert api.delete_signing_key(key.id, _request_timeout=T) is None
     with pytest.raises(NotFoundException) as missing:
-        api.get_signing_key(key.id)
+        api.get_signing_key(key.id, _request_timeout=T)
     assert missing.value.status == 404
     assert json.loads(missing.value.body)["error"]["type"] == "not_found"
 
@@ -183,7 +184,7 @@ def test_mux_python_signing_keys_api(server: LiveServer) -> None:
 def test_mux_python_errors_map_to_its_exception_classes(server: LiveServer) -> None:
     wrong = mux_python.SigningKeysApi(_python_api(server, password="wrong-secret"))
     with pytest.raises(UnauthorizedException) as refused:
-        wrong.list_signing_keys()
+        wrong.list_signing_keys(_request_timeout=T)
     assert refused.value.status == 401
     assert json.loads(refused.value.body) == {
         "error": {"type": "unauthorized", "messages": ["Unauthorized request"]}
@@ -205,21 +206,29 @@ def test_mux_python_errors_map_to_its_exception_classes(server: LiveServer) -> N
     reader = mux_python.SigningKeysApi(
         _python_api(server, username=read_only["id"], password=read_only["secret"])
     )
-    assert isinstance(reader.list_signing_keys(), mux_python.ListSigningKeysResponse)
+    assert isinstance(
+        reader.list_signing_keys(_request_timeout=T), mux_python.ListSigningKeysResponse
+    )
     with pytest.raises(ForbiddenException) as forbidden:
-        reader.create_signing_key()
+        reader.create_signing_key(_request_timeout=T)
     assert forbidden.value.status == 403
 
     with pytest.raises(NotFoundException):
-        mux_python.SigningKeysApi(_python_api(server)).delete_signing_key("no-such-key")
+        mux_python.SigningKeysApi(_python_api(server)).delete_signing_key(
+            "no-such-key", _request_timeout=T
+        )
 
 
 def test_mux_python_legacy_url_signing_keys_api(server: LiveServer) -> None:
     legacy = mux_python.URLSigningKeysApi(_python_api(server))
-    created = legacy.create_url_signing_key()
+    created = legacy.create_url_signing_key(_request_timeout=T)
     _assert_pkcs1(created.data.private_key)
-    assert legacy.get_url_signing_key(created.data.id).data.id == created.data.id
-    assert created.data.id in [k.id for k in legacy.list_url_signing_keys(limit=100).data]
-    legacy.delete_url_signing_key(created.data.id)
+    assert (
+        legacy.get_url_signing_key(created.data.id, _request_timeout=T).data.id == created.data.id
+    )
+    assert created.data.id in [
+        k.id for k in legacy.list_url_signing_keys(limit=100, _request_timeout=T).data
+    ]
+    legacy.delete_url_signing_key(created.data.id, _request_timeout=T)
     with pytest.raises(NotFoundException):
-        legacy.get_url_signing_key(created.data.id)
+        legacy.get_url_signing_key(created.data.id, _request_timeout=T)
