@@ -16,19 +16,17 @@ Decisions where the protocol is silent:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
-from headcount.core.keys import expand_key
+from headcount.core.keys import expand_keys
 from headcount.errors import BadRequest
 
 __all__ = ["Beacon", "decode_beacon", "expand_event"]
 
 
-@dataclass(frozen=True, slots=True)
-class Beacon:
+class Beacon(NamedTuple):  # a NamedTuple: cheaper to build than a frozen dataclass
     metadata: dict[str, Any]
     # Events with full key names; non-objects are passed through for the caller to reject.
     events: list[Any]
@@ -36,7 +34,7 @@ class Beacon:
 
 def expand_event(event: dict[str, Any]) -> dict[str, Any]:
     """The same event with every key spelled out (values, nested ones included, untouched)."""
-    return {expand_key(key): value for key, value in event.items()}
+    return expand_keys(event)
 
 
 def decode_beacon(body: bytes) -> Beacon:
@@ -56,5 +54,5 @@ def decode_beacon(body: bytes) -> Beacon:
         raise BadRequest('"metadata" must be an object when present.')
     return Beacon(
         metadata=metadata,
-        events=[expand_event(e) if isinstance(e, dict) else e for e in events],
+        events=[expand_keys(e) if isinstance(e, dict) else e for e in events],
     )

@@ -20,8 +20,7 @@ Decisions where the protocol is silent:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -49,8 +48,9 @@ class EventRejected(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class ViewEvent:
+class ViewEvent(NamedTuple):
+    # A NamedTuple, not a frozen dataclass: one is built per event on the collector's hot path,
+    # and a frozen dataclass pays an object.__setattr__ per field.
     name: str
     view_id: str
     sequence: int | None = None
@@ -79,41 +79,45 @@ def _required_string(event: dict[str, Any], field: str) -> str:
     return value
 
 
-def _optional_string(event: dict[str, Any], field: str) -> str | None:
-    value = event.get(field)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > MAX_ID_LENGTH:
-        raise EventRejected("invalid_" + field)
-    return value
-
-
 def event_env_key(event: dict[str, Any]) -> str:
     """The environment key an event was sent with (mux-embed sends it in every event)."""
     return _required_string(event, "env_key")
 
 
+# The optional string fields of ViewEvent, in its order after `starts`.
+_OPTIONAL_IDS: Final[tuple[str, ...]] = (
+    "video_id",
+    "asset_id",
+    "playback_id",
+    "live_stream_id",
+    "video_source_url",
+    "viewer_user_id",
+    "mux_viewer_id",
+)
+
+
 def read_view_event(event: dict[str, Any]) -> ViewEvent:
     name = _required_string(event, "event")
     view_id = _required_string(event, "view_id")
-    sequence = event.get("view_sequence_number")
+    get = event.get
+    sequence = get("view_sequence_number")
     if sequence is not None and (
         type(sequence) is not int or not 0 <= sequence <= MAX_SEQUENCE  # bool is not a number
     ):
         raise EventRejected("invalid_view_sequence_number")
-    source_url = event.get("video_source_url") or None
-    if source_url is not None and not isinstance(source_url, str):
-        raise EventRejected("invalid_video_source_url")
+    ids: list[str | None] = []
+    for field in _OPTIONAL_IDS:
+        value = get(field)
+        if value is None or value == "":
+            ids.append(None)
+        elif type(value) is str and len(value) <= MAX_ID_LENGTH:
+            ids.append(value)
+        else:
+            raise EventRejected("invalid_" + field)
     return ViewEvent(
-        name=name,
-        view_id=view_id,
-        sequence=sequence,
-        starts=name == "viewstart" or event.get("view_start") is not None,
-        video_id=_optional_string(event, "video_id"),
-        asset_id=_optional_string(event, "asset_id"),
-        playback_id=_optional_string(event, "playback_id"),
-        live_stream_id=_optional_string(event, "live_stream_id"),
-        source_url=source_url,
-        viewer_user_id=_optional_string(event, "viewer_user_id"),
-        mux_viewer_id=_optional_string(event, "mux_viewer_id"),
+        name,
+        view_id,
+        sequence,
+        name == "viewstart" or get("view_start") is not None,
+        *ids,
     )

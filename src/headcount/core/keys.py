@@ -16,7 +16,7 @@ import csv
 import io
 import json
 from importlib.resources import files
-from typing import Final
+from typing import Any, Final
 
 __all__ = [
     "FIRST_WORDS",
@@ -24,6 +24,7 @@ __all__ = [
     "WORDS",
     "abbreviate_key",
     "expand_key",
+    "expand_keys",
 ]
 
 _DATA = files("headcount.core").joinpath("data")
@@ -120,6 +121,12 @@ def expand_key(key: str) -> str:
         if len(_MEMO) < _MEMO_LIMIT:
             _MEMO[key] = full
     return full
+
+
+def expand_keys(event: dict[str, Any]) -> dict[str, Any]:
+    """The same object with every key spelled out; values (nested ones too) untouched."""
+    known = _MEMO.get
+    return {known(key) or expand_key(key): value for key, value in event.items()}
 
 
 def abbreviate_key(full: str) -> str:
