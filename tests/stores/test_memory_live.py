@@ -341,3 +341,37 @@ async def test_a_truncated_column_is_refused(
     with caplog.at_level(logging.ERROR, logger="headcount.live"):
         await MemoryLiveStore(state_file=state).start(T0)
     assert "columns of different lengths" in caplog.text
+
+
+# -- wiring --------------------------------------------------------------------------------
+
+
+async def test_build_runtime_registers_the_sweeper_and_the_saver(tmp_path: Path) -> None:
+    from headcount.bootstrap import build_runtime
+
+    settings = load_settings(
+        {
+            "database_url": f"sqlite:///{tmp_path / 'db.sqlite'}",
+            "state_file": str(tmp_path / "live.json"),
+            "liveness_window": 30.0,
+            "sweep_interval": 0.5,
+            "save_interval": 7.0,
+        },
+        environ={},
+    )
+    runtime = build_runtime(settings)
+    try:
+        store = runtime.live
+        assert isinstance(store, MemoryLiveStore)
+        assert store.liveness_window == 30.0
+        jobs = {job.name: job for job in runtime.periodic}
+        assert (jobs["live-sweep"].interval, jobs["live-save"].interval) == (0.5, 7.0)
+        await store.ingest(ENV, [start("v1")], T0)
+        await jobs["live-sweep"].run(T0 + 31)
+        assert store.updated_at == T0 + 31
+        assert await video(store) == (0, 0)
+        await store.ingest(ENV, [start("v2")], T0 + 32)
+        await jobs["live-save"].run(T0 + 32)
+        assert (tmp_path / "live.json").exists()
+    finally:
+        runtime.control.close()
