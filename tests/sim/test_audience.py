@@ -257,7 +257,15 @@ def test_only_abandoned_views_ever_go_silent(seed: int) -> None:
 def test_no_counted_view_expires_within_the_settle_margin_of_the_end() -> None:
     postponed = 0
     for seed in range(8):
-        p = plan(seed=seed, viewers=150, duration=200.0, liveness_window=60.0, settle=30.0)
+        p = plan(
+            seed=seed,
+            viewers=150,
+            duration=200.0,
+            liveness_window=60.0,
+            settle=50.0,
+            failure_rate=0.2,
+            mean_watch=60.0,
+        )
         audience, _ = run(p)
         end = p.duration
         for player in audience.players:
@@ -273,7 +281,9 @@ def test_plans_that_cannot_be_counted_reliably_are_refused() -> None:
     with pytest.raises(ValueError, match="liveness window"):
         plan(liveness_window=20.0)
     with pytest.raises(ValueError, match="settle"):
-        plan(liveness_window=60.0, settle=31.0)
+        plan(liveness_window=60.0, settle=51.0)
+    with pytest.raises(ValueError, match="mean_watch"):
+        plan(mean_watch=0.0)
     with pytest.raises(ValueError, match="videos"):
         plan(videos=0)
     with pytest.raises(ValueError, match="env_key"):

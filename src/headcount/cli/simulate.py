@@ -10,7 +10,7 @@ Decisions the issue left open (see docs/simulator.md):
 - The default ``--seed`` is random (and printed): view ids come from the seed, and a second run
   with the same ids would be deduplicated against the first by the server.
 - The printed counts are exact from ``settle`` wall seconds before the end to ``settle`` after it
-  (``settle = min(5, window - 30 s simulated)``): the audience never lets a silent view expire
+  (``settle = min(5, window - 10 s simulated)``): the audience never lets a silent view expire
   in that band, so ``/counts`` read right after the run must equal them.
 """
 
@@ -183,6 +183,8 @@ def _summary(
         "views_started": stats.views_started,
         "views": totals.views,
         "viewers": totals.viewers,
+        # Abandoned views the server must have expired by the end of the run.
+        "expired_views": len(audience.expected.silent_views(audience.now)),
         "server_error": server.error if server is not None else None,
         "videos": videos,
     }
@@ -268,6 +270,11 @@ async def _simulate(
     help="The server's liveness window, in its (wall) seconds.",
 )
 @click.option("--count-paused", is_flag=True, help="The server counts paused views too.")
+@click.option(
+    "--mean-watch",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Mean simulated seconds a view lasts (default: the run's simulated length, >= 30).",
+)
 @click.option("--video-prefix", default="sim-video-", show_default=True)
 @click.option("--top", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print the expected counts as JSON.")
@@ -292,6 +299,7 @@ def simulate(
     seed: int | None,
     liveness_window: float,
     count_paused: bool,
+    mean_watch: float | None,
     video_prefix: str,
     top: int,
     as_json: bool,
@@ -322,7 +330,7 @@ def simulate(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--private-key") from None
     seed = secrets.randbelow(2**31) if seed is None else seed
-    settle = min(SETTLE_WALL_SECONDS * speed, window - 30)
+    settle = min(SETTLE_WALL_SECONDS * speed, window - 10)
     plan = AudiencePlan(
         env_key=env_key,
         viewers=viewers,
@@ -335,6 +343,7 @@ def simulate(
         video_prefix=video_prefix,
         epoch_ms=int(time.time() * 1000),
         count_paused=count_paused,
+        mean_watch=mean_watch,
     )
     console = Console(stderr=as_json)
     options = {

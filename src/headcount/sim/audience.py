@@ -18,8 +18,10 @@ Decisions the issue left open:
   one 10-20 s retry) stays under the window: no live view ever expires, so no view comes back
   "first seen through a delta" with a weaker identity than the oracle expects.
 - **The end of a run is unambiguous.** An abandoned view whose expiry would fall within
-  ``settle`` seconds of the end is abandoned a little later instead, so the counts the model prints
-  stay exactly right from ``settle`` before the end to ``settle`` after it: time to read
+  ``settle`` seconds of the end is abandoned a little later instead, and no POST fails in the
+  last 40 s, so every view counted at the end was heard from in its last 10 s and keeps
+  counting for ``liveness_window - 10`` s after it. The counts the model prints therefore stay
+  exactly right from ``settle`` before the end to ``settle`` after it: time to read
   ``/counts`` and compare.
 
 Pure and deterministic: a seed gives the same bodies and counts; time only moves through
@@ -46,6 +48,8 @@ __all__ = ["MIN_LIVENESS_WINDOW", "Audience", "AudiencePlan", "AudienceStats"]
 MIN_LIVENESS_WINDOW = 40.0
 # The longest silence of a live view besides its pause: the send timer plus one retry.
 _SILENCE_BESIDES_PAUSE = 35.0
+# No POST fails this close to the end (see "The end of a run is unambiguous").
+_RELIABLE_TAIL = 40.0
 
 Action = Literal["load", "start", "pause", "resume", "seek", "finish", "leave", "switch", "abandon"]
 
@@ -70,6 +74,7 @@ class AudiencePlan:
     cookieless_share: float = 0.1
     failure_rate: float = 0.03
     count_paused: bool = False
+    mean_watch: float | None = None  # mean length of a view; default: the run's, at least 30 s
 
     def __post_init__(self) -> None:
         if not self.env_key:
@@ -86,10 +91,12 @@ class AudiencePlan:
                 f"{MIN_LIVENESS_WINDOW:g} are needed so that a playing view with 10 s heartbeats "
                 "and one failed POST is never dropped"
             )
-        # A playing view's last POST is at most 30 s old at the end (the send timer plus a lost
-        # POST's retry), so it counts for at least ``liveness_window - 30`` s after the end.
-        if not 0 <= self.settle <= self.liveness_window - 30:
-            raise ValueError("settle must be between 0 and liveness_window - 30")
+        # A view counted at the end posted within its last 10 s (nothing is lost in the last
+        # 40 s), so it counts for at least ``liveness_window - 10`` s after the end.
+        if not 0 <= self.settle <= self.liveness_window - 10:
+            raise ValueError("settle must be between 0 and liveness_window - 10")
+        if self.mean_watch is not None and self.mean_watch <= 0:
+            raise ValueError("mean_watch must be positive")
         for name in ("second_tab_share", "logged_in_share", "cookieless_share", "failure_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
@@ -129,6 +136,7 @@ class Audience:
         self.stats = AudienceStats()
         self.expected = ExpectedCounts(plan.liveness_window, count_paused=plan.count_paused)
         self.now = 0.0
+        self._mean_watch = plan.mean_watch or max(30.0, plan.duration)
         rng = random.Random(f"headcount-sim/{plan.seed}")
         self.videos = [self._video(rng, rank) for rank in range(1, plan.videos + 1)]
         self._playback_ids = {
@@ -206,6 +214,7 @@ class Audience:
                 tab_rng,
                 epoch_ms=plan.epoch_ms,
                 failure_rate=plan.failure_rate,
+                reliable_from=plan.duration - _RELIABLE_TAIL,
             )
             self.players.append(player)
             self._timer_version.append(0)
@@ -221,7 +230,7 @@ class Audience:
         while t < end_of_run:
             start = t + rng.uniform(0.5, 3.0)
             self._schedule(start, player, "start")
-            view_end = start + rng.expovariate(1.0 / max(30.0, end_of_run))
+            view_end = start + rng.expovariate(1.0 / self._mean_watch)
             s = start
             while True:
                 s += rng.expovariate(1.0 / 45.0)

@@ -59,12 +59,15 @@ class Player:
         *,
         epoch_ms: int,
         failure_rate: float,
+        reliable_from: float = float("inf"),
     ) -> None:
         self.index = index
         self.beacons = beacons
         self.rng = rng
         self.epoch_ms = epoch_ms
         self.failure_rate = failure_rate
+        # From this simulated time on, no POST fails.
+        self.reliable_from = reliable_from
         self.queue: list[dict[str, Any]] = []
         self.send_at: float | None = None
         self.hb_at: float | None = None
@@ -236,6 +239,7 @@ class Player:
             may_fail
             and self.failures == 0  # never two failures in a row: see Audience's silence bound
             and self.rng.random() < self.failure_rate
+            and t < self.reliable_from
         )
         if failing:
             self.failures += 1

@@ -28,6 +28,8 @@ from headcount.sim.player import Post
 
 __all__ = ["AudienceRunner", "RunProgress"]
 
+MIN_SLEEP = 0.001  # s
+
 CONTENT_TYPES = {
     "fetch": "text/plain",  # what mux-embed's fetch sends (beacons.md §1.2)
     "sendBeacon": "text/plain;charset=UTF-8",
@@ -99,7 +101,8 @@ class AudienceRunner:
             upcoming = self.audience.next_time()
             wake = end if upcoming is None else upcoming
             delay = wake / self.speed - self._elapsed()
-            await self.sleep(min(max(delay, 0.0), progress_every))
+            # At least a millisecond: a clock that cannot resolve a tinier step would spin.
+            await self.sleep(min(max(delay, MIN_SLEEP), progress_every))
         self.progress = replace(self.progress, finished=True)
         if on_progress is not None:
             on_progress(self.progress)
