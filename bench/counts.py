@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench.bare import COUNTS_BODY
 from bench.deployment import Deployment, deployment, serve_headcount
+from bench.granian_floor import FLOOR_LABEL_GET, serve_floor
 from bench.harness import (
     FULL_CORE,
     LUA_DIR,
@@ -167,17 +168,19 @@ def run(options: CountsOptions) -> Report:
         del pool_tokens
 
         print("  ceiling and (a) repeated token, interleaved...", flush=True)
-        bare_port, headcount_port = free_port(), free_port()
+        bare_port, floor_port, headcount_port = free_port(), free_port(), free_port()
         path = f"/counts?token={hot_token}"
         bare_argv = [sys.executable, "-m", "bench.bare", "--port", str(bare_port)]
         with (
             start_server("bare", bare_argv, bare_port) as bare,
+            serve_floor(floor_port) as floor_server,
             serve_headcount(target, "headcount-hot", headcount_port) as headcount,
         ):
             _check_answer(headcount.url(path))
             hot = measure_interleaved(
                 [
                     Target(CEILING, bare, path),
+                    Target(FLOOR_LABEL_GET, floor_server, path),
                     Target(HOT, headcount, path),
                 ],
                 method,
@@ -186,6 +189,7 @@ def run(options: CountsOptions) -> Report:
         cold, rates, scripts = _cold_runs(target, options, hot_token, pool)
 
     ceiling = hot[CEILING]
+    floor = hot[FLOOR_LABEL_GET]
     cached = hot[HOT]
     hot_ratio = compare(cached, ceiling)
     cold_ratio = _cold_ratio(cold, rates)
@@ -197,6 +201,7 @@ def run(options: CountsOptions) -> Report:
                 SERIES_HEADERS,
                 [
                     series_row(ceiling, "1.00 (ceiling)"),
+                    series_row(floor, f"{compare(floor, ceiling).decisive:.2f} x ceiling"),
                     series_row(cached, f"{hot_ratio.decisive:.2f} x ceiling"),
                     series_row(cold, f"{cold_ratio.decisive:.2f} x raw token verify"),
                 ],
@@ -231,10 +236,10 @@ def run(options: CountsOptions) -> Report:
             + ".",
         ]
     )
-    notes = ceiling.notes() + cached.notes() + cold.notes()
+    notes = ceiling.notes() + floor.notes() + cached.notes() + cold.notes()
     if notes:
         details += "\n\nNotes: " + "; ".join(notes) + "."
-    problems = ceiling.problems() + cached.problems() + cold.problems()
+    problems = ceiling.problems() + floor.problems() + cached.problems() + cold.problems()
     if problems:
         details += "\n\nProblems (these void the affected rows): " + "; ".join(problems)
     metrics = (
@@ -269,6 +274,7 @@ def run(options: CountsOptions) -> Report:
         "cold_duration": options.cold_duration,
         "token_pool": count,
         "bare": [asdict(r) for r in ceiling.runs],
+        "granian_floor": [asdict(r) for r in floor.runs],
         "hot": [asdict(r) for r in cached.runs],
         "cold": [asdict(r) for r in cold.runs],
         "cold_scripts": scripts,

@@ -35,6 +35,7 @@ from bench.bodies import (
     write_lua_data,
 )
 from bench.deployment import deployment, serve_headcount
+from bench.granian_floor import FLOOR_LABEL_POST, serve_floor
 from bench.harness import (
     LUA_DIR,
     SERIES_HEADERS,
@@ -104,10 +105,11 @@ def run(method: Method) -> Report:
         sizes = sorted(body_sizes(lifecycles))
         data = target.directory / "bodies.lua"
         write_lua_data(data, lifecycles, popular_videos())
-        bare_port, headcount_port = free_port(), free_port()
+        bare_port, floor_port, headcount_port = free_port(), free_port(), free_port()
         bare_argv = [sys.executable, "-m", "bench.bare", "--port", str(bare_port)]
         with (
             start_server("bare-post", bare_argv, bare_port) as bare,
+            serve_floor(floor_port) as floor_server,
             serve_headcount(target, "headcount-ingest", headcount_port) as headcount,
         ):
             _check_accepted(headcount.url("/"), lifecycles[0])
@@ -116,22 +118,19 @@ def run(method: Method) -> Report:
             def script_args(number: int) -> list[str]:
                 return [str(data), str(number)]
 
+            bodies = LUA_DIR / "bodies.lua"
             series = measure_interleaved(
                 [
-                    Target(
-                        "bare uvloop+httptools POST (ceiling)",
-                        bare,
-                        "/",
-                        LUA_DIR / "bodies.lua",
-                        script_args,
-                    ),
-                    Target("headcount POST /", headcount, "/", LUA_DIR / "bodies.lua", script_args),
+                    Target(CEILING, bare, "/", bodies, script_args),
+                    Target(FLOOR_LABEL_POST, floor_server, "/", bodies, script_args),
+                    Target(COLLECTOR, headcount, "/", bodies, script_args),
                 ],
                 method,
             )
             after = _metric_values(headcount.url("/metrics"))
 
     ceiling = series[CEILING]
+    floor = series[FLOOR_LABEL_POST]
     collector = series[COLLECTOR]
     ratio = compare(collector, ceiling)
 
@@ -152,15 +151,16 @@ def run(method: Method) -> Report:
                 SERIES_HEADERS,
                 [
                     series_row(ceiling, "1.00 (ceiling)"),
+                    series_row(floor, f"{compare(floor, ceiling).decisive:.2f} x ceiling"),
                     series_row(collector, f"{ratio.decisive:.2f} x ceiling"),
                 ],
             ),
         ]
     )
-    notes = ceiling.notes() + collector.notes()
+    notes = ceiling.notes() + floor.notes() + collector.notes()
     if notes:
         details += "\n\nNotes: " + "; ".join(notes) + "."
-    problems = ceiling.problems() + collector.problems()
+    problems = ceiling.problems() + floor.problems() + collector.problems()
     if rejected:
         problems.append(f"Headcount rejected {rejected:,.0f} events")
     if problems:
@@ -184,6 +184,7 @@ def run(method: Method) -> Report:
         "method": asdict(method),
         "body_sizes": {"min": sizes[0], "median": statistics.median(sizes), "max": sizes[-1]},
         "bare": [asdict(r) for r in ceiling.runs],
+        "granian_floor": [asdict(r) for r in floor.runs],
         "headcount": [asdict(r) for r in collector.runs],
         "metrics_before": before,
         "metrics_after": after,
