@@ -34,50 +34,12 @@ from rich.text import Text
 from headcount.cli import main
 from headcount.sim.audience import MIN_LIVENESS_WINDOW, Audience, AudiencePlan
 from headcount.sim.runner import AudienceRunner, RunProgress
+from headcount.sim.server_counts import ServerCounts
 from headcount.stores.live import Counts
 
 SETTLE_WALL_SECONDS = 5.0
 SERVER_POLL_SECONDS = 2.0
 FINAL_AGREEMENT_TIMEOUT = 5.0  # wall seconds the final comparison waits for /counts to agree
-
-
-class ServerCounts:
-    """Reads ``/counts`` for a few videos with tokens signed by the SDK (optional, for demos)."""
-
-    def __init__(self, client: httpx.AsyncClient, url: str, key_id: str, private_key: str) -> None:
-        from headcount import sign_viewer_counts
-
-        self._sign = sign_viewer_counts
-        self.client = client
-        self.url = url
-        self.key_id = key_id
-        self.private_key = private_key
-        self._tokens: dict[str, str] = {}
-        self.latest: dict[str, Counts] = {}
-        self.error: str | None = None
-
-    def _token(self, video_id: str) -> str:
-        if video_id not in self._tokens:
-            self._tokens[video_id] = self._sign(
-                video_id, type="video_id", key_id=self.key_id, private_key=self.private_key
-            )
-        return self._tokens[video_id]
-
-    async def read(self, video_ids: list[str]) -> dict[str, Counts]:
-        for video_id in video_ids:
-            try:
-                answer = await self.client.get(
-                    f"{self.url}/counts", params={"token": self._token(video_id)}
-                )
-            except httpx.HTTPError as exc:
-                self.error = f"{type(exc).__name__}: {exc}"
-                continue
-            if answer.status_code != 200:
-                self.error = f"/counts answered {answer.status_code}: {answer.text[:200]}"
-                continue
-            row = answer.json()["data"][0]
-            self.latest[video_id] = Counts(row["views"], row["viewers"])
-        return {v: self.latest[v] for v in video_ids if v in self.latest}
 
 
 def _private_key_text(value: str) -> str:
@@ -205,7 +167,11 @@ async def _simulate(
     audience = Audience(plan)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
-        server = ServerCounts(client, url, key_id, private_key) if key_id and private_key else None
+        server = (
+            ServerCounts(url, key_id=key_id, private_key=private_key)
+            if key_id and private_key
+            else None
+        )
         runner = AudienceRunner(audience, client, url=f"{url}/", speed=speed)
 
         async def poll_server() -> None:
@@ -217,7 +183,8 @@ async def _simulate(
         poller = asyncio.create_task(poll_server()) if server and live_display else None
         try:
             if live_display:
-                with Live(console=console, refresh_per_second=4, transient=False) as live:
+                # Transient: the final table (with a fresh /counts reading) replaces it.
+                with Live(console=console, refresh_per_second=4, transient=True) as live:
 
                     def show(progress: RunProgress) -> None:
                         live.update(_progress_view(audience, progress, top, server, speed))
@@ -234,6 +201,7 @@ async def _simulate(
             wanted = dict(list(audience.expected_counts().items())[:top])
             while await server.read(list(wanted)) != wanted and time.monotonic() < deadline:
                 await asyncio.sleep(0.25)
+            await server.aclose()
         return _summary(audience, progress, server, options)
 
 
@@ -396,8 +364,9 @@ def _print_summary(console: Console, summary: dict[str, Any], top: int) -> None:
     console.print(
         f"seed {summary['seed']}: {summary['posts']:,} POSTs, {summary['events']:,} events, "
         f"{summary['errors']:,} errors, {summary['rejected_events']:,} rejected events; "
-        f"{summary['views']:,} views happening, {summary['viewers']:,} viewers. These counts hold "
-        f"for {summary['settle_seconds']:g} s after the run (then idle views expire)."
+        f"{summary['views']:,} views happening, {summary['viewers']:,} viewers "
+        f"({summary['expired_views']:,} abandoned views expired). These counts hold for "
+        f"{summary['settle_seconds']:g} s after the run (then idle views expire)."
     )
     if summary["errors"]:
         console.print(

@@ -9,6 +9,7 @@ from headcount.sim.beacons import PageSetup, PlayerBeacons, VideoSetup, encode_b
 from headcount.sim.expected import ExpectedCounts
 from headcount.sim.player import FailureMode, Player, Post
 from headcount.sim.runner import AudienceRunner, RunProgress
+from headcount.sim.server_counts import ServerCounts
 
 __all__ = [
     "MIN_LIVENESS_WINDOW",
@@ -23,6 +24,7 @@ __all__ = [
     "PlayerBeacons",
     "Post",
     "RunProgress",
+    "ServerCounts",
     "VideoSetup",
     "encode_body",
     "new_uuid",
