@@ -5,7 +5,7 @@ uses interned integers. For each key, ``views`` is the number of happening views
 and ``viewers`` the number of distinct viewer identities among them. Viewers are a multiset
 (viewer -> how many of its views are happening with that id), so ``viewers`` moves only when a
 viewer's count goes 0 -> 1 or 1 -> 0; it is a :class:`~headcount.core.multiset.ViewerMultiset`
-(flat arrays, ~24 B per viewer). A view that is its own viewer (viewer ``0``: no viewer id
+(a flat array, ~16 B per viewer). A view that is its own viewer (viewer ``0``: no viewer id
 known) is distinct from every other by definition, so it is only counted (``solo``) and costs
 no multiset entry.
 

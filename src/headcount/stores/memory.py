@@ -75,7 +75,8 @@ class MemoryLiveStore:
         self.count_paused = count_paused
         self.state_file = Path(state_file) if state_file else None
         self._partitions = partitions
-        self._tables = [ViewTable() for _ in range(partitions)]
+        row_numbers: list[int] = []  # shared by the partitions (see ViewTable)
+        self._tables = [ViewTable(row_numbers) for _ in range(partitions)]
         self._environments = Interner()
         self._contents = Interner()
         self._counters: Counters[CounterKey] = Counters()
