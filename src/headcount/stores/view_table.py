@@ -2,7 +2,7 @@
 
 A view is a row across typed arrays (``array`` module, no per-field Python objects); a dict maps
 the view's 60-bit key (:func:`headcount.core.identity.view_key`) to its row. Per view that is a
-dict entry (~40 B), the key and row ints (32 B each) and 49 B of columns:
+dict entry (~40 B), the key int (32 B; row ints are shared, see below) and 49 B of columns:
 
     last_seen  f64   server receive time of the last event (epoch seconds)
     env        u32   interned environment id
