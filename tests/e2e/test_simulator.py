@@ -19,20 +19,14 @@ import httpx
 import pytest
 
 from headcount import sign_viewer_counts
-from tests.e2e.conftest import LiveServer, run_headcount, start_server
+from tests.e2e.browser_kit import create_signing_key
+from tests.e2e.conftest import run_headcount, start_server
 
 pytestmark = pytest.mark.slow
 
 SPEED = 20
 WINDOW = 3  # wall seconds: 60 simulated seconds at SPEED
 AGREEMENT_TIMEOUT = 2.5  # s: the simulator's settle margin, min(5, (60 - 10) / SPEED)
-
-
-def create_signing_key(server: LiveServer) -> tuple[str, str]:
-    answer = httpx.post(f"{server.base_url}/system/v1/signing-keys", auth=server.auth)
-    assert answer.status_code == 201, answer.text
-    data = answer.json()["data"]
-    return data["id"], data["private_key"]
 
 
 def test_counts_api_agrees_with_the_simulated_audience(tmp_path: Path) -> None:
