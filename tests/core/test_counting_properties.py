@@ -334,7 +334,7 @@ class CountingPausedMachine(CountingMachine):
 
 
 PROFILE = settings(
-    max_examples=250,
+    max_examples=400,
     stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
@@ -343,7 +343,7 @@ PROFILE = settings(
 TestCounting = CountingMachine.TestCase
 TestCounting.settings = PROFILE
 TestCountingPaused = CountingPausedMachine.TestCase
-TestCountingPaused.settings = settings(PROFILE, max_examples=80)
+TestCountingPaused.settings = settings(PROFILE, max_examples=120)
 
 
 def test_the_oracle_is_not_trivial() -> None:
