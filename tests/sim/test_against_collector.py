@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from headcount.runtime import Runtime
-from headcount.sim import Audience, AudiencePlan, AudienceRunner
+from headcount.sim import Audience, AudiencePlan, AudienceRunner, httpx_sender
 from headcount.stores.control import Environment
 from headcount.stores.control_memory import MemoryControlStore
 from tests.conftest import FakeClock
@@ -110,7 +110,7 @@ async def test_the_runner_delivers_a_compressed_audience_on_a_fake_clock(
 
     audience = Audience(plan(duration=1200.0, liveness_window=SERVER_WINDOW * speed, settle=50))
     runner = AudienceRunner(
-        audience, client, url="http://testserver/", speed=speed, clock=clock, sleep=sleep
+        audience, httpx_sender(client, "http://testserver/"), speed=speed, clock=clock, sleep=sleep
     )
     reports = []
     progress = await runner.run(reports.append)
@@ -134,7 +134,10 @@ async def test_the_runner_counts_refused_posts_and_rejected_events(
 
     small = {"viewers": 5, "duration": 120.0}
     wrong_path = AudienceRunner(
-        Audience(plan(**small)), client, url="http://testserver/nowhere", clock=clock, sleep=sleep
+        Audience(plan(**small)),
+        httpx_sender(client, "http://testserver/nowhere"),
+        clock=clock,
+        sleep=sleep,
     )
     progress = await wrong_path.run()
     assert progress.posts > 0 and progress.errors == progress.posts
@@ -142,8 +145,7 @@ async def test_the_runner_counts_refused_posts_and_rejected_events(
 
     unknown_env = AudienceRunner(
         Audience(plan(env_key="no-such-env", **small)),
-        client,
-        url="http://testserver/",
+        httpx_sender(client, "http://testserver/"),
         clock=clock,
         sleep=sleep,
     )

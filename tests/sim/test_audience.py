@@ -51,7 +51,15 @@ def views_of(posts: list[Post]) -> dict[str, list[tuple[Post, dict[str, Any]]]]:
 
 
 def test_the_package_exports_exactly_what_its_modules_export() -> None:
-    modules = (sim.audience, sim.beacons, sim.expected, sim.player, sim.runner, sim.server_counts)
+    modules = (
+        sim.audience,
+        sim.beacons,
+        sim.expected,
+        sim.http11,
+        sim.player,
+        sim.runner,
+        sim.server_counts,
+    )
     assert sorted(sim.__all__) == sorted(name for m in modules for name in m.__all__)
     assert all(hasattr(sim, name) for name in sim.__all__)
 

@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
-import httpx
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -33,6 +32,7 @@ from rich.text import Text
 
 from headcount.cli import main
 from headcount.sim.audience import MIN_LIVENESS_WINDOW, Audience, AudiencePlan
+from headcount.sim.http11 import KeepAliveSender
 from headcount.sim.runner import AudienceRunner, RunProgress
 from headcount.sim.server_counts import ServerCounts
 from headcount.stores.live import Counts
@@ -40,6 +40,7 @@ from headcount.stores.live import Counts
 SETTLE_WALL_SECONDS = 5.0
 SERVER_POLL_SECONDS = 2.0
 FINAL_AGREEMENT_TIMEOUT = 5.0  # wall seconds the final comparison waits for /counts to agree
+SEND_CONNECTIONS = 16  # keep-alive connections to the collector (players post in parallel)
 
 
 def _private_key_text(value: str) -> str:
@@ -165,14 +166,14 @@ async def _simulate(
     options: dict[str, Any],
 ) -> dict[str, Any]:
     audience = Audience(plan)
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
+    sender = KeepAliveSender(f"{url}/", connections=SEND_CONNECTIONS)
+    try:
         server = (
             ServerCounts(url, key_id=key_id, private_key=private_key)
             if key_id and private_key
             else None
         )
-        runner = AudienceRunner(audience, client, url=f"{url}/", speed=speed)
+        runner = AudienceRunner(audience, sender.post, speed=speed, concurrency=SEND_CONNECTIONS)
 
         async def poll_server() -> None:
             assert server is not None
@@ -202,7 +203,9 @@ async def _simulate(
             while await server.read(list(wanted)) != wanted and time.monotonic() < deadline:
                 await asyncio.sleep(0.25)
             await server.aclose()
-        return _summary(audience, progress, server, options)
+    finally:
+        await sender.aclose()
+    return _summary(audience, progress, server, options)
 
 
 @main.command("simulate")

@@ -7,8 +7,9 @@ from __future__ import annotations
 from headcount.sim.audience import MIN_LIVENESS_WINDOW, Audience, AudiencePlan, AudienceStats
 from headcount.sim.beacons import PageSetup, PlayerBeacons, VideoSetup, encode_body, new_uuid
 from headcount.sim.expected import ExpectedCounts
+from headcount.sim.http11 import KeepAliveSender, ProtocolError
 from headcount.sim.player import FailureMode, Player, Post
-from headcount.sim.runner import AudienceRunner, RunProgress
+from headcount.sim.runner import AudienceRunner, RunProgress, Sender, httpx_sender
 from headcount.sim.server_counts import ServerCounts
 
 __all__ = [
@@ -19,13 +20,17 @@ __all__ = [
     "AudienceStats",
     "ExpectedCounts",
     "FailureMode",
+    "KeepAliveSender",
     "PageSetup",
     "Player",
     "PlayerBeacons",
     "Post",
+    "ProtocolError",
     "RunProgress",
+    "Sender",
     "ServerCounts",
     "VideoSetup",
     "encode_body",
+    "httpx_sender",
     "new_uuid",
 ]

@@ -10,7 +10,9 @@ mux-embed has one POST in flight per player, and the order of a player's POSTs d
 server believes (a ``pause`` must not overtake the heartbeat before it), so the runner delivers
 each player's POSTs one after another and only parallelizes across players (bounded).
 
-The clock and the sleep are parameters, so a test can drive the runner with a fake clock.
+The clock, the sleep and the sender are parameters, so a test can drive the runner with a fake
+clock against the in-process app (:func:`httpx_sender` over httpx's ASGI transport); the command
+line sends with :class:`~headcount.sim.http11.KeepAliveSender`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ import orjson
 from headcount.sim.audience import Audience
 from headcount.sim.player import Post
 
-__all__ = ["AudienceRunner", "RunProgress"]
+__all__ = ["AudienceRunner", "RunProgress", "Sender", "httpx_sender"]
+
+# POST a body with a Content-Type; the answer's status and body.
+Sender = Callable[[bytes, str], Awaitable[tuple[int, bytes]]]
 
 MIN_SLEEP = 0.001  # s
 
@@ -52,13 +57,20 @@ class RunProgress:
     finished: bool = False
 
 
+def httpx_sender(client: httpx.AsyncClient, url: str) -> Sender:
+    async def send(body: bytes, content_type: str) -> tuple[int, bytes]:
+        answer = await client.post(url, content=body, headers={"Content-Type": content_type})
+        return answer.status_code, answer.content
+
+    return send
+
+
 class AudienceRunner:
     def __init__(
         self,
         audience: Audience,
-        client: httpx.AsyncClient,
+        send: Sender,
         *,
-        url: str,
         speed: float = 1.0,
         concurrency: int = 64,
         clock: Callable[[], float] = time.monotonic,
@@ -67,8 +79,7 @@ class AudienceRunner:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.audience = audience
-        self.client = client
-        self.url = url
+        self.send = send
         self.speed = speed
         self.clock = clock
         self.sleep = sleep
@@ -126,18 +137,14 @@ class AudienceRunner:
         error: str | None = None
         rejected = 0
         try:
-            answer = await self.client.post(
-                self.url,
-                content=post.body(),
-                headers={"Content-Type": CONTENT_TYPES[post.transport]},
-            )
-        except httpx.HTTPError as exc:
+            status, answer = await self.send(post.body(), CONTENT_TYPES[post.transport])
+        except (httpx.HTTPError, OSError) as exc:  # OSError: refused, reset, timed out...
             error = f"{type(exc).__name__}: {exc}"
         else:
-            if answer.status_code != 200:
-                error = f"HTTP {answer.status_code}: {answer.text[:200]}"
+            if status != 200:
+                error = f"HTTP {status}: {answer[:200].decode('utf-8', 'replace')}"
             else:
-                rejected = _rejected_count(answer.content)
+                rejected = _rejected_count(answer)
         late = self._elapsed() - post.at / self.speed
         p = self.progress
         self.progress = replace(
