@@ -91,13 +91,14 @@ def _counts_table(
     server: ServerCounts | None,
 ) -> Table:
     table = Table(title="top videos (expected)", title_justify="left")
-    table.add_column("video_id")
-    table.add_column("playback_id")
+    # Ids are for copying into `headcount token sign`: never wrapped or cut.
+    table.add_column("video_id", no_wrap=True)
+    table.add_column("playback_id", no_wrap=True)
     table.add_column("views", justify="right")
     table.add_column("viewers", justify="right")
     if server is not None:
-        table.add_column("server views", justify="right")
-        table.add_column("server viewers", justify="right")
+        table.add_column("server\nviews", justify="right")
+        table.add_column("server\nviewers", justify="right")
     for video_id, counts in list(expected.items())[:top]:
         row = [video_id, audience.playback_id(video_id), str(counts.views), str(counts.viewers)]
         if server is not None:
@@ -349,10 +350,13 @@ def _print_summary(console: Console, summary: dict[str, Any], top: int) -> None:
     with_server = any("server" in row for row in summary["videos"])
     table = Table(title="expected /counts at the end of the run", title_justify="left")
     for column in ("video_id", "playback_id", "views", "viewers"):
-        table.add_column(column, justify="right" if column in ("views", "viewers") else "left")
+        if column in ("views", "viewers"):
+            table.add_column(column, justify="right")
+        else:
+            table.add_column(column, no_wrap=True)
     if with_server:
-        table.add_column("server views", justify="right")
-        table.add_column("server viewers", justify="right")
+        table.add_column("server\nviews", justify="right")
+        table.add_column("server\nviewers", justify="right")
     for row in summary["videos"][:top]:
         cells = [row["video_id"], row["playback_id"], str(row["views"]), str(row["viewers"])]
         if with_server:

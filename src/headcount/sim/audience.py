@@ -157,7 +157,7 @@ class Audience:
 
     def _video(self, rng: random.Random, rank: int) -> VideoSetup:
         video_id = self.plan.video_id(rank)
-        playback_id = "SIM" + hashlib.sha256(video_id.encode()).hexdigest()[:24]
+        playback_id = "SIM" + hashlib.sha256(video_id.encode()).hexdigest()[:16]
         return VideoSetup(
             video_id=video_id,
             title=f"Simulated video {rank}",
