@@ -30,6 +30,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 COLLECT_PATHS = frozenset({"/", "/collect"})
 
+# Answers that depend only on the route, built once.
+_FIXED: dict[str, Reply] = {
+    "preflight-counts": preflight_reply("GET, OPTIONS"),
+    "preflight-collect": preflight_reply("POST, OPTIONS"),
+    "missing": error_reply(NotFound("This node does not serve that path (see its --role).")),
+}
+
 
 class HeadcountApp:
     def __init__(self, runtime: Runtime, *, clock: Callable[[], float] = time.time) -> None:
@@ -81,10 +88,6 @@ class HeadcountApp:
             PayloadTooLarge(f"The request body is larger than {self.max_body} bytes.")
         )
 
-    @staticmethod
-    def _missing() -> Reply:
-        return error_reply(NotFound("This node does not serve that path (see its --role)."))
-
     # -- ASGI ----------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -105,12 +108,8 @@ class HeadcountApp:
         elif route == "collect":
             body = await self._asgi_body(scope, receive)
             reply = self._too_large() if body is None else await self._collect(body)
-        elif route == "preflight-counts":
-            reply = preflight_reply("GET, OPTIONS")
-        elif route == "preflight-collect":
-            reply = preflight_reply("POST, OPTIONS")
         else:
-            reply = self._missing()
+            reply = _FIXED[route]
         status, headers, body_out = reply
         if scope["method"] == "HEAD":
             body_out = b""
@@ -177,12 +176,8 @@ class HeadcountApp:
         elif route == "cold":
             await _rsgi_to_asgi(self.cold, scope, proto)
             return
-        elif route == "preflight-counts":
-            reply = preflight_reply("GET, OPTIONS")
-        elif route == "preflight-collect":
-            reply = preflight_reply("POST, OPTIONS")
         else:
-            reply = self._missing()
+            reply = _FIXED[route]
         status, headers, body_out = reply
         proto.response_bytes(status, headers, b"" if scope.method == "HEAD" else body_out)
 
