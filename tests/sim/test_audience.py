@@ -55,7 +55,6 @@ def test_the_package_exports_exactly_what_its_modules_export() -> None:
         sim.audience,
         sim.beacons,
         sim.expected,
-        sim.http11,
         sim.player,
         sim.runner,
         sim.server_counts,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import click
 from rich.console import Console, Group
 from rich.live import Live
@@ -32,8 +33,7 @@ from rich.text import Text
 
 from headcount.cli import main
 from headcount.sim.audience import MIN_LIVENESS_WINDOW, Audience, AudiencePlan
-from headcount.sim.http11 import KeepAliveSender
-from headcount.sim.runner import AudienceRunner, RunProgress
+from headcount.sim.runner import AudienceRunner, RunProgress, aiohttp_sender
 from headcount.sim.server_counts import ServerCounts
 from headcount.stores.live import Counts
 
@@ -41,6 +41,7 @@ SETTLE_WALL_SECONDS = 5.0
 SERVER_POLL_SECONDS = 2.0
 FINAL_AGREEMENT_TIMEOUT = 5.0  # wall seconds the final comparison waits for /counts to agree
 SEND_CONNECTIONS = 16  # keep-alive connections to the collector (players post in parallel)
+SEND_TIMEOUT = 10.0  # seconds for one POST, as a browser's fetch would give up
 
 
 def _private_key_text(value: str) -> str:
@@ -167,14 +168,22 @@ async def _simulate(
     options: dict[str, Any],
 ) -> dict[str, Any]:
     audience = Audience(plan)
-    sender = KeepAliveSender(f"{url}/", connections=SEND_CONNECTIONS)
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=SEND_CONNECTIONS),
+        timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT),
+    )
     try:
         server = (
             ServerCounts(url, key_id=key_id, private_key=private_key)
             if key_id and private_key
             else None
         )
-        runner = AudienceRunner(audience, sender.post, speed=speed, concurrency=SEND_CONNECTIONS)
+        runner = AudienceRunner(
+            audience,
+            aiohttp_sender(session, f"{url}/"),
+            speed=speed,
+            concurrency=SEND_CONNECTIONS,
+        )
 
         async def poll_server() -> None:
             assert server is not None
@@ -205,7 +214,7 @@ async def _simulate(
                 await asyncio.sleep(0.25)
             await server.aclose()
     finally:
-        await sender.aclose()
+        await session.close()
     return _summary(audience, progress, server, options)
 
 

@@ -7,9 +7,14 @@ from __future__ import annotations
 from headcount.sim.audience import MIN_LIVENESS_WINDOW, Audience, AudiencePlan, AudienceStats
 from headcount.sim.beacons import PageSetup, PlayerBeacons, VideoSetup, encode_body, new_uuid
 from headcount.sim.expected import ExpectedCounts
-from headcount.sim.http11 import KeepAliveSender, ProtocolError
 from headcount.sim.player import FailureMode, Player, Post
-from headcount.sim.runner import AudienceRunner, RunProgress, Sender, httpx_sender
+from headcount.sim.runner import (
+    AudienceRunner,
+    RunProgress,
+    Sender,
+    aiohttp_sender,
+    httpx_sender,
+)
 from headcount.sim.server_counts import ServerCounts
 
 __all__ = [
@@ -20,16 +25,15 @@ __all__ = [
     "AudienceStats",
     "ExpectedCounts",
     "FailureMode",
-    "KeepAliveSender",
     "PageSetup",
     "Player",
     "PlayerBeacons",
     "Post",
-    "ProtocolError",
     "RunProgress",
     "Sender",
     "ServerCounts",
     "VideoSetup",
+    "aiohttp_sender",
     "encode_body",
     "httpx_sender",
     "new_uuid",
