@@ -37,7 +37,10 @@ def expand_event(event: dict[str, Any]) -> dict[str, Any]:
     return expand_keys(event)
 
 
-def decode_beacon(body: bytes) -> Beacon:
+def decode_beacon(body: bytes, *, expand: bool = True) -> Beacon:
+    """The envelope, checked; with ``expand=False`` events keep the keys they were sent with
+    (the collector reads them with :func:`headcount.core.events.read_view_event`, which knows
+    both spellings, instead of expanding every key of every event)."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -54,5 +57,5 @@ def decode_beacon(body: bytes) -> Beacon:
         raise BadRequest('"metadata" must be an object when present.')
     return Beacon(
         metadata=metadata,
-        events=[expand_keys(e) if isinstance(e, dict) else e for e in events],
+        events=[expand_keys(e) if isinstance(e, dict) else e for e in events] if expand else events,
     )

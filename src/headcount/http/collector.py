@@ -63,7 +63,7 @@ class CollectorEndpoint:
     async def post(self, body: bytes, now: float) -> Reply:
         self._requests.value += 1
         try:
-            beacon = decode_beacon(body)
+            beacon = decode_beacon(body, expand=False)
         except BadRequest:
             self._bad_bodies.value += 1
             raise
