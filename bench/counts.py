@@ -257,6 +257,12 @@ def run(options: CountsOptions) -> Report:
             cold_ratio.decisive >= 0.6 and cold.clean,
         ),
         Metric(
+            "granian's floor (minimal RSGI app, constant GET) ÷ bare ceiling",
+            "",
+            compare(floor, ceiling).text(),
+            None,
+        ),
+        Metric(
             "/counts (a) repeated token, p50 / p99",
             "",
             f"{cached.p50_ms:.2f} / {cached.p99_ms:.2f} ms",

@@ -174,6 +174,12 @@ def run(method: Method) -> Report:
             ratio.decisive >= TARGET_RATIO and not problems,
         ),
         Metric(
+            "granian's floor (minimal RSGI app, orjson.loads the POST) ÷ bare ceiling",
+            "",
+            compare(floor, ceiling).text(),
+            None,
+        ),
+        Metric(
             "ingest p50 / p99",
             "",
             f"{collector.p50_ms:.2f} / {collector.p99_ms:.2f} ms",
