@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from headcount.core.decode import decode_beacon
-from headcount.core.events import EventRejected, ViewEvent, event_env_key, read_view_event
+from headcount.core.events import (
+    EventRejected,
+    ViewEvent,
+    event_env_key,
+    read_keyed_event,
+    read_view_event,
+)
 
 CAPTURES = Path(__file__).parents[1] / "fixtures" / "beacons"
 RAW_FILES = sorted(CAPTURES.glob("*/raw/*.json"))
@@ -61,3 +67,37 @@ def test_bad_fields_are_rejected_with_a_reason_named_after_the_full_key(
 def test_empty_strings_mean_not_set_in_either_spelling() -> None:
     event = read_view_event({"e": "hb", "xid": "v1", "vid": "", "video_id": ""})
     assert event.video_id is None
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        ({"e": "hb", "xid": "v1"}, "missing_env_key"),  # env_key is checked first
+        ({"ake": "", "e": 7}, "missing_env_key"),
+        ({"ake": 5, "xid": "v1"}, "invalid_env_key"),
+        ({"env_key": "k", "xid": "v1"}, "missing_event"),
+        ({"ake": "k", "e": "hb", "xid": "v1", "uusid": ["u"]}, "invalid_viewer_user_id"),
+        ({"ake": "k", "e": "hb", "xid": "v1", "vsour": 3}, "invalid_video_source_url"),
+        ({"ake": "k", "e": "hb", "xid": "v1", "mvrid": "m" * 513}, "invalid_mux_viewer_id"),
+    ],
+)
+def test_read_keyed_event_checks_the_env_key_then_the_event(
+    event: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(EventRejected) as caught:
+        read_keyed_event(event)
+    assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize("raw", RAW_FILES, ids=lambda p: f"{p.parts[-3]}/{p.name}")
+def test_read_keyed_event_is_the_env_key_and_the_view_event(raw: Path) -> None:
+    for event in decode_beacon(raw.read_bytes(), expand=False).events:
+        assert read_keyed_event(event) == (event_env_key(event), read_view_event(event))
+
+
+def test_a_str_subclass_env_key_is_read_like_the_slow_path() -> None:
+    class Key(str):
+        pass
+
+    env_key, event = read_keyed_event({"ake": Key("k"), "e": "hb", "xid": "v1"})
+    assert env_key == "k" and event.view_id == "v1"

@@ -307,3 +307,13 @@ async def test_metrics_page_is_prometheus_text(client: httpx.AsyncClient, env: E
     assert "# TYPE headcount_views_happening gauge" in text
     assert "headcount_views_happening 1" in text
     assert "headcount_live_views 1" in text
+
+
+@pytest.mark.parametrize("n", [0, 1, 6, 255, 256])
+async def test_an_all_accepted_answer_is_the_bytes_orjson_builds(
+    client: httpx.AsyncClient, env: Environment, n: int
+) -> None:
+    events = [{"e": "hb", "ake": "testenv123", "xid": f"v{i}", "xsqno": 1} for i in range(n)]
+    response = await client.post("/", content=orjson.dumps({"events": events}))
+    assert response.status_code == 200
+    assert response.content == orjson.dumps({"accepted": n, "rejected": []})

@@ -375,3 +375,30 @@ async def test_build_runtime_registers_the_sweeper_and_the_saver(tmp_path: Path)
         assert (tmp_path / "live.json").exists()
     finally:
         runtime.control.close()
+
+
+async def test_a_delta_event_repeating_the_ids_changes_nothing_and_a_new_id_moves_the_view() -> (
+    None
+):
+    store = MemoryLiveStore()
+    await store.ingest(ENV, [start("v1", video="a", viewer="c1")], T0)
+    await store.ingest(
+        ENV,
+        [
+            ev("v1", "hb", 2, video_id="a"),
+            ev("v1", "requestcompleted", 3, video_id="a", asset_id="as1"),
+            ev("v1", "hb", 4, video_id="a", asset_id="as1", live_stream_id="ls1"),
+        ],
+        T0 + 1,
+    )
+    assert await video(store, "a") == (1, 1)
+    assert (await store.counts(ENV, "asset_id", "as1")).views == 1
+    assert (await store.counts(ENV, "live_stream_id", "ls1")).views == 1
+    await store.ingest(ENV, [ev("v1", "hb", 5, video_id="b", asset_id="as1")], T0 + 2)
+    assert await video(store, "a") == (0, 0)
+    assert await video(store, "b") == (1, 1)
+    assert (await store.counts(ENV, "asset_id", "as1")).views == 1
+    await store.ingest(ENV, [ev("v1", "hb", 6, live_stream_id="ls2")], T0 + 3)
+    assert (await store.counts(ENV, "live_stream_id", "ls1")).views == 0
+    assert (await store.counts(ENV, "live_stream_id", "ls2")).views == 1
+    assert await video(store, "b") == (1, 1)

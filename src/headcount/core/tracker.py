@@ -43,6 +43,7 @@ __all__ = [
     "NEW_VIEW",
     "PAUSED",
     "STARTED",
+    "STATE_EVENTS",
     "ViewState",
     "accept_sequence",
     "counter_ids",
@@ -68,7 +69,7 @@ _RESUME: Final[frozenset[str]] = frozenset({"play", "playing"})
 _LEAVE: Final[frozenset[str]] = frozenset({"pause", "ended"})
 _FIRST_SEEN_STARTS: Final[frozenset[str]] = frozenset({"hb", "pause", "ended"})
 # Event names that can change a known view's flags.
-_STATE_EVENTS: Final[frozenset[str]] = _RESUME | _LEAVE | {"viewend", "viewstart"}
+STATE_EVENTS: Final[frozenset[str]] = _RESUME | _LEAVE | {"viewend", "viewstart"}
 
 
 class ViewState(NamedTuple):
@@ -103,7 +104,7 @@ def may_change(event: ViewEvent) -> bool:
     then only refreshes the view's receive time."""
     return (
         event.starts
-        or event.name in _STATE_EVENTS
+        or event.name in STATE_EVENTS
         or event.video_id is not None
         or event.asset_id is not None
         or event.playback_id is not None

@@ -8,7 +8,7 @@ Answers (reference: beacons.md §5):
 * 400 (Mux error envelope) for a body that is not JSON or not ``{"events": [...]}``; 413 for a
   body over ``max_body_bytes`` (enforced by the app before this handler runs).
 
-Each event is checked on its own (:func:`headcount.core.events.read_view_event`); a bad one is
+Each event is checked on its own (:func:`headcount.core.events.read_keyed_event`); a bad one is
 reported by its index and reason and counted in the metrics, and never costs its neighbours.
 Events are grouped by ``env_key`` (a batch may mix environments) and each group is applied in
 order by the live store.
@@ -19,16 +19,21 @@ from __future__ import annotations
 import orjson
 
 from headcount.core.decode import decode_beacon
-from headcount.core.events import EventRejected, ViewEvent, event_env_key, read_view_event
+from headcount.core.events import EventRejected, ViewEvent, read_keyed_event
 from headcount.errors import BadRequest
 from headcount.http.reply import JSON, Reply
 from headcount.metrics import Counter
 from headcount.runtime import Runtime
-from headcount.stores.environment_cache import EnvironmentCache
+from headcount.stores.environment_cache import MISS, EnvironmentCache
 
 __all__ = ["CollectorEndpoint"]
 
 _REJECTED_HELP = "Beacon events dropped by the collector, by reason."
+
+# The answer when every event was accepted (nearly every POST), built once per count.
+_ALL_ACCEPTED: tuple[bytes, ...] = tuple(
+    orjson.dumps({"accepted": n, "rejected": []}) for n in range(256)
+)
 
 
 class CollectorEndpoint:
@@ -74,8 +79,7 @@ class CollectorEndpoint:
                 rejected.append((index, "not_an_object"))
                 continue
             try:
-                env_key = event_env_key(raw)
-                event = read_view_event(raw)
+                env_key, event = read_keyed_event(raw)
             except EventRejected as exc:
                 rejected.append((index, exc.reason))
                 continue
@@ -87,16 +91,22 @@ class CollectorEndpoint:
 
         accepted = 0
         live = self.runtime.live
+        environments = self.environments
         for env_key, (indices, events) in groups.items():
-            environment = await self.environments.resolve(env_key, now)
+            environment = environments.cached(env_key, now)
+            if environment is MISS:
+                environment = await environments.resolve(env_key, now)
             if environment is None:
                 rejected.extend((index, "unknown_env_key") for index in indices)
                 continue
             result = await live.ingest(environment.id, events, now)
             accepted += len(events)
-            self._duplicates.value += result.duplicates
+            if result.duplicates:
+                self._duplicates.value += result.duplicates
 
         self._accepted.value += accepted
+        if not rejected and accepted < len(_ALL_ACCEPTED):
+            return 200, JSON, _ALL_ACCEPTED[accepted]
         for _, reason in rejected:
             self._count_rejected(reason)
         rejected.sort()  # unknown-environment rejections were added group by group

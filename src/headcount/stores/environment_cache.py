@@ -12,11 +12,19 @@ The cache holds at most ``max_entries`` keys (oldest evicted first).
 from __future__ import annotations
 
 import asyncio
-from typing import Final
+import enum
+from typing import Final, Literal
 
 from headcount.stores.control import ControlStore, Environment
 
-__all__ = ["EnvironmentCache"]
+__all__ = ["MISS", "EnvironmentCache"]
+
+
+class _Miss(enum.Enum):
+    MISS = enum.auto()
+
+
+MISS: Final = _Miss.MISS  # what :meth:`EnvironmentCache.cached` returns when it must ask
 
 _DEFAULT_TTL: Final[float] = 60.0
 _DEFAULT_NEGATIVE_TTL: Final[float] = 5.0
@@ -38,6 +46,14 @@ class EnvironmentCache:
         self._max_entries = max_entries
         self._entries: dict[str, tuple[float, Environment | None]] = {}  # key -> (expires, env)
         self._pending: dict[str, asyncio.Future[Environment | None]] = {}
+
+    def cached(self, env_key: str, now: float) -> Environment | Literal[_Miss.MISS] | None:
+        """The cached answer while fresh (no coroutine: the collector's per-request path),
+        else :data:`MISS`, and :meth:`resolve` asks the store."""
+        entry = self._entries.get(env_key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        return MISS
 
     async def resolve(self, env_key: str, now: float) -> Environment | None:
         entry = self._entries.get(env_key)

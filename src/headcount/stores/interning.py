@@ -60,6 +60,11 @@ class Interner:
     def value(self, code: int) -> str | None:
         return self._values[code]
 
+    def by_code(self) -> list[str | None]:
+        """The live list of values by code (None for free codes), for reads in hot loops:
+        never modify it; it follows later acquires and releases."""
+        return self._values
+
     def values(self) -> list[str | None]:
         """Every value by code (None for free codes): what a snapshot saves."""
         return list(self._values)
