@@ -15,6 +15,7 @@ from headcount.core.events import (
     read_keyed_event,
     read_view_event,
 )
+from headcount.core.keys import abbreviate_key
 
 CAPTURES = Path(__file__).parents[1] / "fixtures" / "beacons"
 RAW_FILES = sorted(CAPTURES.glob("*/raw/*.json"))
@@ -101,3 +102,36 @@ def test_a_str_subclass_env_key_is_read_like_the_slow_path() -> None:
 
     env_key, event = read_keyed_event({"ake": Key("k"), "e": "hb", "xid": "v1"})
     assert env_key == "k" and event.view_id == "v1"
+
+
+FIELDS = {
+    "video_id": "video_id",
+    "asset_id": "asset_id",
+    "playback_id": "playback_id",
+    "live_stream_id": "live_stream_id",
+    "video_source_url": "source_url",
+    "viewer_user_id": "viewer_user_id",
+    "mux_viewer_id": "mux_viewer_id",
+}
+
+
+@pytest.mark.parametrize("full", sorted(FIELDS))
+@pytest.mark.parametrize("abbreviated", [True, False])
+def test_every_field_is_read_under_the_key_tables_spelling(full: str, abbreviated: bool) -> None:
+    # The reader spells mux-embed's abbreviations literally: they must be the key table's.
+    def key(name: str) -> str:
+        return abbreviate_key(name) if abbreviated else name
+
+    event = {
+        key("env_key"): "k",
+        key("event"): "hb",
+        key("view_id"): "v1",
+        key("view_sequence_number"): 4,
+        key("view_start"): 1,
+        key(full): "x",
+    }
+    env_key, read = read_keyed_event(event)
+    assert env_key == "k"
+    assert (read.name, read.view_id, read.sequence, read.starts) == ("hb", "v1", 4, True)
+    assert getattr(read, FIELDS[full]) == "x"
+    assert [f for f in FIELDS.values() if getattr(read, f) is not None] == [FIELDS[full]]
