@@ -29,11 +29,11 @@ from headcount.core.ids import ID_TYPES
 from headcount.core.tracker import (
     ENDED,
     NEW_VIEW,
+    SEQUENCE_MEMORY,
     STATE_EVENTS,
     ViewState,
     accept_sequence,
     is_happening,
-    may_change,
     step,
 )
 from headcount.settings import Settings
@@ -57,6 +57,7 @@ Codes = tuple[int, int, int, int]
 
 _ID_TYPE_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(ID_TYPES)}
 _ZERO: Final[Counts] = Counts(0, 0)
+_SEEN_MASK: Final[int] = (1 << SEQUENCE_MEMORY) - 1
 
 
 class MemoryLiveStore:
@@ -144,15 +145,21 @@ class MemoryLiveStore:
             table.last_seen[row] = now
             sequence = event.sequence
             if sequence is not None:
-                fresh, highest, seen = accept_sequence(
-                    table.highest[row], table.seen[row], sequence
-                )
-                if not fresh:
-                    duplicates += 1
-                    continue
-                table.highest[row] = highest
-                table.seen[row] = seen
-            if table.flags[row] & ENDED or not may_change(event):
+                seen = table.seen[row]
+                shift = sequence - table.highest[row]
+                if seen and 0 < shift < SEQUENCE_MEMORY:
+                    # The next numbers of a known view (nearly every event): accept_sequence's
+                    # first branch, inline.
+                    table.highest[row] = sequence
+                    table.seen[row] = ((seen << shift) | 1) & _SEEN_MASK
+                else:
+                    fresh, highest, seen = accept_sequence(table.highest[row], seen, sequence)
+                    if not fresh:
+                        duplicates += 1
+                        continue
+                    table.highest[row] = highest
+                    table.seen[row] = seen
+            if table.flags[row] & ENDED:
                 continue
             if not (
                 event.starts
@@ -162,8 +169,8 @@ class MemoryLiveStore:
                 or event.viewer_user_id is not None
                 or event.mux_viewer_id is not None
             ):
-                # Only content ids can change (step's rules), and mux-embed repeats the same
-                # video_id in every event: when each one sent is the one kept, nothing moves.
+                # Only content ids can change (step's rules; may_change's test, extended): most
+                # events carry none, or repeat the ones kept (mux-embed sends video_id in each).
                 video_id, asset_id, live_stream_id = (
                     event.video_id,
                     event.asset_id,
@@ -209,7 +216,7 @@ class MemoryLiveStore:
 
     @staticmethod
     def _keys(env: int, codes: Codes) -> tuple[CounterKey, ...]:
-        return tuple((env, index, code) for index, code in enumerate(codes) if code)
+        return tuple([(env, index, code) for index, code in enumerate(codes) if code])
 
     def _insert(
         self, table: ViewTable, key: int, environment_id: str, event: ViewEvent, now: float
