@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from headcount.auth import jwt_verify
 from headcount.auth.jwt_verify import MAX_TOKEN_LENGTH, parse_token
 from headcount.errors import TokenRefused
 from headcount.http.app import HeadcountApp
@@ -151,3 +152,35 @@ def test_parse_token_refuses_arbitrary_text_cleanly(token: str) -> None:
         parse_token(token)
     except TokenRefused as exc:
         assert exc.error_type
+
+
+def test_a_header_seen_before_skips_none_of_the_other_checks(
+    tenant: Tenant, clock: FakeClock
+) -> None:
+    # The header's checks are remembered by its exact segment; the payload and signature of
+    # every token are still decoded and checked, with the same refusals in the same order.
+    head, payload, signature = tenant.token(clock.now).split(".")
+    parse_token(f"{head}.{payload}.{signature}")
+    parse_token(f"{head}.{payload}.{signature}")  # the header is now a remembered one
+    cases = {
+        f"{head}.{payload}.{signature}B": "base64url",  # impossible length
+        f"{head}.{payload[:-1]}B.{signature}": "base64url",  # non-canonical payload
+        f"{head}.bm90IGpzb24.{signature}": "JSON",
+        f"{head}.bm90IGpzb24.c2lnB": "base64url",  # base64 is checked before JSON
+        f"{head}.W10.{signature}": "payload is not a JSON object",
+        f"{head}.{segment({'sub': 'x'})}.{signature}": "kid",
+    }
+    for token, words in cases.items():
+        with pytest.raises(TokenRefused) as refusal:
+            parse_token(token)
+        assert refusal.value.error_type in ("invalid_token", "missing_claim"), token
+        assert words in refusal.value.message, (token, refusal.value.message)
+
+
+def test_remembered_headers_stay_bounded(tenant: Tenant, clock: FakeClock) -> None:
+    payload = segment(tenant.claims(clock.now))
+    for i in range(2000):
+        parse_token(f"{segment({'alg': 'RS256', 'n': i})}.{payload}.c2ln")
+    parse_token(f"{segment({'alg': 'RS256', 'long': 'x' * 600})}.{payload}.c2ln")
+    assert len(jwt_verify._CHECKED_HEADERS) <= jwt_verify._CHECKED_HEADERS_MAX
+    assert all(len(h) <= jwt_verify._CHECKED_HEADER_MAX_LENGTH for h in jwt_verify._CHECKED_HEADERS)

