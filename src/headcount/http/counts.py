@@ -18,6 +18,7 @@ Errors carry ``Cache-Control: no-store`` (see :func:`~headcount.http.reply.error
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Final
 from urllib.parse import unquote_to_bytes
@@ -77,7 +78,7 @@ class CountsEndpoint:
             *JSON,
             ("cache-control", f"public, max-age={max_age}"),
         ]
-        self._stamp_of = -1
+        self._stamp_of = math.nan  # never equal: the first answer formats the stamp
         self._stamp = b""
 
     async def get(self, query_string: bytes, now: float) -> Reply:
@@ -86,15 +87,15 @@ class CountsEndpoint:
         if verified is None:
             verified = await self.verifier.verify(token, now)
         counts = await self._live.counts(verified.environment_id, verified.id_type, verified.id)
+        updated_at = self._live.updated_at
+        if updated_at != self._stamp_of:
+            self._stamp_updated_at(updated_at)
         # The bytes orjson.dumps would write for {"data":[{"views":..,"viewers":..,
         # "updated_at":..}]}, at half its cost (the counts are ints, the stamp plain ASCII).
-        body = _BODY % (counts.views, counts.viewers, self._updated_at())
-        return 200, self._ok_headers, body
+        return 200, self._ok_headers, _BODY % (counts.views, counts.viewers, self._stamp)
 
-    def _updated_at(self) -> bytes:
-        # The snapshot time changes about once a second; format it once per change.
-        seconds = int(self._live.updated_at)
-        if seconds != self._stamp_of:
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds)).encode()
-            self._stamp_of = seconds
-        return self._stamp
+    def _stamp_updated_at(self, updated_at: float) -> None:
+        # The snapshot time changes about once a sweep; format it once per change.
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(updated_at)))
+        self._stamp = stamp.encode()
+        self._stamp_of = updated_at
