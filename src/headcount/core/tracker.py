@@ -48,7 +48,6 @@ __all__ = [
     "accept_sequence",
     "counter_ids",
     "is_happening",
-    "may_change",
     "step",
     "viewer_kind",
 ]
@@ -97,22 +96,6 @@ def counter_ids(state: ViewState) -> tuple[tuple[int, str], ...]:
     """``(index into ids.ID_TYPES, id)`` for each content id the view has (same order)."""
     ids = (state.video_id, state.asset_id, state.playback_id, state.live_stream_id)
     return tuple((index, value) for index, value in enumerate(ids) if value is not None)
-
-
-def may_change(event: ViewEvent) -> bool:
-    """False when ``step`` would leave any *known* view as it is (most heartbeats): the store
-    then only refreshes the view's receive time."""
-    return (
-        event.starts
-        or event.name in STATE_EVENTS
-        or event.video_id is not None
-        or event.asset_id is not None
-        or event.playback_id is not None
-        or event.live_stream_id is not None
-        or event.source_url is not None
-        or event.viewer_user_id is not None
-        or event.mux_viewer_id is not None
-    )
 
 
 def step(state: ViewState, event: ViewEvent, *, first_seen: bool = False) -> ViewState:

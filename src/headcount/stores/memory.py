@@ -169,7 +169,7 @@ class MemoryLiveStore:
                 or event.viewer_user_id is not None
                 or event.mux_viewer_id is not None
             ):
-                # Only content ids can change (step's rules; may_change's test, extended): most
+                # Only content ids can change (step's rules): most
                 # events carry none, or repeat the ones kept (mux-embed sends video_id in each).
                 video_id, asset_id, live_stream_id = (
                     event.video_id,
