@@ -16,15 +16,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from bench.harness import (
-    RESULTS_DIR,
-    BenchError,
-    Method,
-    Metric,
-    Report,
-    metrics_table,
-    require_wrk,
-)
+from bench.report import Metric, Report, metrics_table
+from bench.servers import RESULTS_DIR, BenchError
+from bench.wrk import Method, require_wrk
 
 BENCHMARKS = ("counts", "ingest", "memory", "freshness")
 NEEDS_WRK = frozenset({"counts", "ingest"})

@@ -37,27 +37,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bench.bare import COUNTS_BODY
 from bench.deployment import Deployment, deployment, serve_headcount
 from bench.granian_floor import FLOOR_LABEL_GET, serve_floor
-from bench.harness import (
-    FULL_CORE,
-    LUA_DIR,
-    SERIES_HEADERS,
-    SERVER_CPU,
-    BenchError,
-    Method,
-    Metric,
-    Ratio,
-    Report,
-    Series,
-    Target,
-    WrkRun,
-    compare,
-    free_port,
-    markdown_table,
-    measure_interleaved,
-    series_row,
-    start_server,
-)
+from bench.report import SERIES_HEADERS, Metric, Ratio, Report, compare, markdown_table, series_row
+from bench.servers import SERVER_CPU, BenchError, free_port, start_server
 from bench.tokens import VerifyRates, mint_token, mint_tokens
+from bench.wrk import FULL_CORE, LUA_DIR, Method, Series, Target, WrkRun, measure_interleaved
 
 __all__ = ["CountsOptions", "cold_pool_size", "run"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.harness import BenchError, ServerProcess, start_server
+from bench.servers import BenchError, ServerProcess, start_server
 from bench.tokens import private_key_pem
 
 __all__ = ["Deployment", "deployment", "serve_headcount"]

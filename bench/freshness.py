@@ -23,8 +23,10 @@ import httpx
 
 from bench.bodies import PLACEHOLDERS, Lifecycle, fill, generate_lifecycles, split_template
 from bench.deployment import deployment, serve_headcount
-from bench.harness import WRK_CPU, BenchError, Metric, Report, free_port, markdown_table
+from bench.report import Metric, Report, markdown_table
+from bench.servers import BenchError, free_port
 from bench.tokens import mint_tokens
+from bench.wrk import WRK_CPU
 
 __all__ = ["FreshnessOptions", "percentile", "run"]
 

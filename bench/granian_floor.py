@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from bench.bare import COLLECT_BODY, COUNTS_BODY
-from bench.harness import BENCH_DIR, ServerProcess, start_server
+from bench.servers import BENCH_DIR, ServerProcess, start_server
 
 __all__ = ["FLOOR_LABEL_GET", "FLOOR_LABEL_POST", "FloorApp", "app", "serve_floor"]
 

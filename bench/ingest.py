@@ -36,21 +36,9 @@ from bench.bodies import (
 )
 from bench.deployment import deployment, serve_headcount
 from bench.granian_floor import FLOOR_LABEL_POST, serve_floor
-from bench.harness import (
-    LUA_DIR,
-    SERIES_HEADERS,
-    BenchError,
-    Method,
-    Metric,
-    Report,
-    Target,
-    compare,
-    free_port,
-    markdown_table,
-    measure_interleaved,
-    series_row,
-    start_server,
-)
+from bench.report import SERIES_HEADERS, Metric, Report, compare, markdown_table, series_row
+from bench.servers import BenchError, free_port, start_server
+from bench.wrk import LUA_DIR, Method, Target, measure_interleaved
 
 __all__ = ["body_sizes", "run"]
 

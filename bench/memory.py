@@ -31,7 +31,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.harness import SERVER_CPU, BenchError, Metric, Report, markdown_table
+from bench.report import Metric, Report, markdown_table
+from bench.servers import SERVER_CPU, BenchError
 
 __all__ = ["LAYOUTS", "MemoryOptions", "run", "view_batches"]
 

@@ -21,19 +21,12 @@ from bench.bodies import (
 )
 from bench.counts import cold_pool_size
 from bench.freshness import percentile
-from bench.harness import (
-    BenchError,
-    Metric,
-    Series,
-    WrkRun,
-    compare,
-    markdown_table,
-    metrics_table,
-    parse_wrk,
-)
 from bench.ingest import body_sizes
 from bench.memory import measure_here
+from bench.report import Metric, compare, markdown_table, metrics_table
+from bench.servers import BenchError
 from bench.tokens import mint_token, mint_tokens, private_key_pem
+from bench.wrk import Series, WrkRun, parse_wrk
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 

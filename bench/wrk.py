@@ -1,72 +1,47 @@
-"""Shared machinery: pinned servers, wrk runs, medians and Markdown tables.
+"""Load runs: pinned wrk invocations, their parsed results, and interleaved medians.
 
 The method (from ``docs/benchmarks.md``): the server under test runs on CPU 0 (``taskset -c 0``),
 wrk on CPU 1 (``taskset -c 1 wrk -t1 -c64 --latency``); one warm-up run is thrown away, then at
-least three runs are kept and the table shows their median. Everything binds 127.0.0.1, every
-wait is bounded, and servers are stopped through the process group they were started in.
+least three runs are kept and the table shows their median. This module owns everything about
+driving wrk and reading what it printed (including how much of its core each side used), so the
+server machinery and the report formatting stay independent of the load tool.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import os
 import re
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.servers import BENCH_DIR, BenchError, ServerProcess
+
 __all__ = [
-    "BENCH_DIR",
     "FULL_CORE",
     "LUA_DIR",
-    "RESULTS_DIR",
-    "SERIES_HEADERS",
-    "SERVER_CPU",
     "WRK_CPU",
-    "BenchError",
     "Method",
-    "Metric",
-    "Ratio",
-    "Report",
     "Series",
-    "ServerProcess",
     "Target",
     "WrkRun",
-    "compare",
-    "free_port",
-    "markdown_table",
     "measure_interleaved",
-    "metrics_table",
     "parse_wrk",
-    "port_is_free",
     "require_wrk",
     "run_wrk",
-    "series_row",
-    "start_server",
 ]
 
-BENCH_DIR = Path(__file__).resolve().parent
 LUA_DIR = BENCH_DIR / "lua"
-RESULTS_DIR = BENCH_DIR / "results"
-HOST = "127.0.0.1"
-SERVER_CPU = "0"
 WRK_CPU = "1"
 # A server that used less of its core than this during a run had to share it.
 FULL_CORE = 0.85
 # wrk above this share of its core may be what limits the rate.
 WRK_SATURATED = 0.95
-
-
-class BenchError(RuntimeError):
-    """A benchmark could not be run (missing tool, busy port, server that never answered)."""
 
 
 @dataclass(frozen=True)
@@ -77,28 +52,6 @@ class Method:
     warmup: int = 3
     runs: int = 3
     connections: int = 64
-
-
-# -- ports and tools -------------------------------------------------------------------------
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((HOST, port))
-        except OSError:
-            return False
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.2)
-        # Something may listen on the wildcard address only; a connect would reach it.
-        return probe.connect_ex((HOST, port)) != 0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def require_wrk() -> str:
@@ -113,124 +66,6 @@ def require_wrk() -> str:
     if (os.cpu_count() or 1) < 2:
         raise BenchError("the benchmarks need two cores: the server on one, wrk on the other.")
     return path
-
-
-# -- servers ---------------------------------------------------------------------------------
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _group_members(pgid: int) -> list[tuple[int, float]]:
-    """(pid, cpu seconds) of every live process in the process group ``pgid``."""
-    members: list[tuple[int, float]] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        # fields[0] is the state (field 3 of proc(5)); pgrp is field 5, utime/stime 14/15.
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append((int(entry.name), (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS))
-    return members
-
-
-@dataclass
-class ServerProcess:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def url(self, path: str = "/") -> str:
-        return f"http://{HOST}:{self.port}{path}"
-
-    def cpu_seconds(self) -> float:
-        """CPU time used so far by the server and the workers it spawned (granian forks)."""
-        return sum(cpu for _, cpu in _group_members(self.pid))
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def _answers(port: int, path: str) -> bool:
-    connection = http.client.HTTPConnection(HOST, port, timeout=1.0)
-    try:
-        connection.request("GET", path)
-        connection.getresponse().read()
-        return True
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
-def _stop(server: ServerProcess, timeout: float = 10.0) -> None:
-    pgid = server.pid
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    try:
-        server.process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-        server.process.wait(timeout=timeout)
-    # Workers of the group may outlive their parent for a moment; give them a bounded grace.
-    deadline = time.monotonic() + timeout
-    while _group_members(pgid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for pid, _ in _group_members(pgid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-@contextlib.contextmanager
-def start_server(
-    name: str,
-    argv: Sequence[str],
-    port: int,
-    *,
-    env: Mapping[str, str] | None = None,
-    ready_path: str = "/",
-    cpu: str = SERVER_CPU,
-    timeout: float = 30.0,
-    cwd: Path | None = None,
-) -> Iterator[ServerProcess]:
-    """Start ``argv`` pinned to ``cpu`` in its own process group; yield once it answers HTTP."""
-    if not port_is_free(port):
-        raise BenchError(f"port {port} on {HOST} is already in use; refusing to measure it")
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = RESULTS_DIR / f"server-{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            ["taskset", "-c", cpu, *argv],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            start_new_session=True,
-        )
-    server = ServerProcess(name, port, process, log_path)
-    try:
-        deadline = time.monotonic() + timeout
-        while not _answers(port, ready_path):
-            if process.poll() is not None:
-                raise BenchError(f"{name} exited with {process.returncode}:\n{server.log_tail()}")
-            if time.monotonic() > deadline:
-                raise BenchError(f"{name} did not answer within {timeout:.0f} s")
-            time.sleep(0.1)
-        yield server
-    finally:
-        _stop(server)
 
 
 # -- wrk -------------------------------------------------------------------------------------
@@ -435,112 +270,3 @@ def measure_interleaved(targets: Sequence[Target], method: Method) -> dict[str, 
         for target in targets:
             kept[target.label].append(target.run(method.duration, method.connections, number))
     return {label: Series(label, tuple(runs)) for label, runs in kept.items()}
-
-
-# -- results ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Ratio:
-    """``measured`` against ``reference``, by throughput and by server CPU per request.
-
-    The targets are throughput ratios with each server owning its core. When another process
-    took part of the core during a run (``contended``), throughput says more about the neighbour
-    than about the server, and the CPU ratio is the one the verdict uses: it is the throughput
-    ratio the two would have on an idle core, provided both keep their core busy (64 connections
-    always have a request waiting)."""
-
-    throughput: float
-    cpu: float
-    contended: bool
-
-    @property
-    def decisive(self) -> float:
-        return self.cpu if self.contended else self.throughput
-
-    def text(self) -> str:
-        if self.contended:
-            return (
-                f"{self.cpu:.2f} by CPU per request "
-                f"(core shared with other processes; by req/s {self.throughput:.2f})"
-            )
-        return f"{self.throughput:.2f} by req/s (by CPU per request {self.cpu:.2f})"
-
-
-SERIES_HEADERS = (
-    "server",
-    "req/s (median)",
-    "runs",
-    "p50 ms",
-    "p99 ms",
-    "server cores",
-    "server CPU µs/req",
-    "wrk cores",
-    "ratio",
-)
-
-
-def series_row(series: Series, ratio: str) -> list[str]:
-    """One row under :data:`SERIES_HEADERS`."""
-    return [
-        series.label,
-        f"{series.requests_per_s:,.0f}",
-        series.runs_text(),
-        f"{series.p50_ms:.2f}",
-        f"{series.p99_ms:.2f}",
-        f"{series.server_cores:.2f}",
-        f"{series.cpu_us_per_request:.1f}",
-        f"{series.wrk_cores:.2f}",
-        ratio,
-    ]
-
-
-def compare(measured: Series, reference: Series) -> Ratio:
-    return Ratio(
-        throughput=measured.requests_per_s / reference.requests_per_s,
-        cpu=reference.cpu_us_per_request / measured.cpu_us_per_request,
-        contended=measured.contended or reference.contended,
-    )
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One row of the final table."""
-
-    name: str
-    target: str
-    measured: str
-    passed: bool | None  # None: informational, no target
-
-    @property
-    def verdict(self) -> str:
-        if self.passed is None:
-            return "info"
-        return "PASS" if self.passed else "FAIL"
-
-
-@dataclass(frozen=True)
-class Report:
-    """What one benchmark hands back: rows for the final table, its own detail table, and the
-    raw numbers written under ``bench/results/``."""
-
-    name: str
-    metrics: tuple[Metric, ...]
-    details: str
-    raw: Mapping[str, object]
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
-
-    out = [line(headers), "|" + "|".join("---" for _ in headers) + "|"]
-    out += [line(row) for row in rows]
-    return "\n".join(out)
-
-
-def metrics_table(metrics: Sequence[Metric]) -> str:
-    return markdown_table(
-        ("metric", "target", "measured", "result"),
-        [(m.name, m.target, m.measured, m.verdict) for m in metrics],
-    )
