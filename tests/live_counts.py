@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from tests.e2e.conftest import LiveServer, start_server
 
 
@@ -25,12 +23,7 @@ class CountsServer:
 def start_counts_server(directory: Path) -> CountsServer:
     server = start_server(directory)
     try:
-        created = httpx.post(
-            f"{server.base_url}/system/v1/signing-keys", auth=server.auth, timeout=30
-        )
-        assert created.status_code == 201, created.text
-        data = created.json()["data"]
-        return CountsServer(server, data["id"], data["private_key"])
+        return CountsServer(server, *server.create_signing_key())
     except BaseException:
         server.kill()
         raise

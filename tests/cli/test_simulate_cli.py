@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import CliRunner, Result
 
@@ -46,8 +45,7 @@ def test_only_http_urls() -> None:
 def test_a_short_run_prints_the_expected_and_the_server_counts(tmp_path: Path) -> None:
     server = start_server(tmp_path)
     try:
-        created = httpx.post(f"{server.base_url}/system/v1/signing-keys", auth=server.auth)
-        key = created.json()["data"]
+        key_id, private_key = server.create_signing_key()
         result = invoke(
             "simulate",
             "--url",
@@ -65,9 +63,9 @@ def test_a_short_run_prints_the_expected_and_the_server_counts(tmp_path: Path) -
             "--seed",
             "5",
             "--key-id",
-            key["id"],
+            key_id,
             "--private-key",
-            key["private_key"],  # the base64 itself, as the System API returned it
+            private_key,  # the base64 itself, as the System API returned it
         )
     finally:
         server.kill()

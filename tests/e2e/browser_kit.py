@@ -25,7 +25,6 @@ __all__ = [
     "MUX_EMBED",
     "PAGE_DIR",
     "chromium_executable",
-    "create_signing_key",
     "read_counts",
     "static_site",
     "wait_for",
@@ -90,14 +89,6 @@ def static_site() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(5)
-
-
-def create_signing_key(server: LiveServer) -> tuple[str, str]:
-    """``(id, private_key)`` of a new signing key, made through the System API."""
-    answer = httpx.post(f"{server.base_url}/system/v1/signing-keys", auth=server.auth, timeout=30)
-    assert answer.status_code == 201, answer.text
-    data = answer.json()["data"]
-    return data["id"], data["private_key"]
 
 
 def read_counts(server: LiveServer, token: str) -> tuple[int, int]:

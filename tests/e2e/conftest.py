@@ -104,6 +104,14 @@ class LiveServer:
         """Basic-auth credentials of the access token ``headcount init`` created."""
         return self.token_id, self.token_secret
 
+    def create_signing_key(self) -> tuple[str, str]:
+        """``(id, private_key)`` of a new signing key, made through the System API (the
+        private key as the API returns it: base64 of a PEM)."""
+        answer = httpx.post(f"{self.base_url}/system/v1/signing-keys", auth=self.auth, timeout=30)
+        assert answer.status_code == 201, answer.text
+        data = answer.json()["data"]
+        return data["id"], data["private_key"]
+
     def log(self) -> str:
         """Everything the server printed so far (stdout and stderr, interleaved)."""
         return self.log_path.read_text(errors="replace")

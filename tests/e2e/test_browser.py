@@ -21,7 +21,6 @@ from headcount import sign_viewer_counts
 from tests.e2e.browser_kit import (
     CHROMIUM_FLAGS,
     chromium_executable,
-    create_signing_key,
     read_counts,
     static_site,
     wait_for,
@@ -39,7 +38,7 @@ def test_counts_follow_a_real_browser_playing_and_closing_the_page(
 ) -> None:
     chromium = chromium_executable()
     video_id = "browser-test-video"
-    key_id, private_key = create_signing_key(live_server)
+    key_id, private_key = live_server.create_signing_key()
     token = sign_viewer_counts(video_id, type="video_id", key_id=key_id, private_key=private_key)
 
     def counts() -> tuple[int, int]:

@@ -16,7 +16,6 @@ from headcount import sign_viewer_counts
 from tests.e2e.browser_kit import (
     CHROMIUM_FLAGS,
     chromium_executable,
-    create_signing_key,
     read_counts,
     static_site,
     wait_for,
@@ -41,7 +40,7 @@ def test_asset_live_stream_and_playback_ids_from_mux_embed_data(
     live_server: LiveServer, tmp_path: Path
 ) -> None:
     chromium = chromium_executable()
-    key_id, private_key = create_signing_key(live_server)
+    key_id, private_key = live_server.create_signing_key()
     tokens = {
         id_type: sign_viewer_counts(value, type=id_type, key_id=key_id, private_key=private_key)
         for id_type, value in IDS.items()

@@ -115,12 +115,8 @@ def post(server: LiveServer, events: list[dict[str, Any]]) -> None:
 def test_sigterm_and_restart_lose_nothing(tmp_path: Path) -> None:
     server = start_server(tmp_path)
     try:
-        created = httpx.post(
-            f"{server.base_url}/system/v1/signing-keys", auth=server.auth, timeout=30
-        )
-        assert created.status_code == 201, created.text
-        key = created.json()["data"]
-        key_id, private_key = key["id"], load_private_key(key["private_key"])
+        key_id, encoded_key = server.create_signing_key()
+        private_key = load_private_key(encoded_key)
 
         views = [View(i, server.env_key) for i in range(36)]
         for batch in range(0, len(views), 12):

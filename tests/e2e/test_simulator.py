@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 from headcount import sign_viewer_counts
-from tests.e2e.browser_kit import create_signing_key
 from tests.e2e.conftest import run_headcount, start_server
 
 pytestmark = pytest.mark.slow
@@ -34,7 +33,7 @@ def test_counts_api_agrees_with_the_simulated_audience(tmp_path: Path) -> None:
         tmp_path, liveness_window=WINDOW, sweep_interval=0.25, snapshot_interval=0.25
     )
     try:
-        key_id, private_key = create_signing_key(server)
+        key_id, private_key = server.create_signing_key()
         key_file = tmp_path / "signing-key.b64"
         key_file.write_text(private_key)
         started = time.monotonic()
