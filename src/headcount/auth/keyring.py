@@ -74,8 +74,9 @@ class Keyring:
         """The key if it is in memory: the common case, without a coroutine."""
         return self._keys.get(key_id)
 
-    async def key(self, key_id: str, now: float) -> VerificationKey:
-        """The usable key for ``key_id``, or a :class:`TokenRefused` saying why not."""
+    def key_now(self, key_id: str, now: float) -> VerificationKey | None:
+        """What memory knows of ``key_id`` without asking the store: the usable key, a
+        :class:`TokenRefused` for a key known to be unusable, or ``None`` (ask :meth:`key`)."""
         found = self._keys.get(key_id)
         if found is not None:
             return found
@@ -88,6 +89,13 @@ class Keyring:
                 # A fresh exception each time: re-raising one instance would grow its traceback.
                 raise TokenRefused(message, error_type=error_type)
             del self._refused[key_id]
+        return None
+
+    async def key(self, key_id: str, now: float) -> VerificationKey:
+        """The usable key for ``key_id``, or a :class:`TokenRefused` saying why not."""
+        found = self.key_now(key_id, now)
+        if found is not None:
+            return found
         lookup = self._inflight.get(key_id)
         if lookup is None:
             lookup = asyncio.ensure_future(self._lookup(key_id, now))

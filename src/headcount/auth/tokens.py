@@ -24,8 +24,8 @@ import asyncio
 import math
 from typing import Final
 
-from headcount.auth.jwt_verify import check_claims, parse_token, verify_signature
-from headcount.auth.keyring import Keyring
+from headcount.auth.jwt_verify import ParsedToken, check_claims, parse_token, verify_signature
+from headcount.auth.keyring import Keyring, VerificationKey
 from headcount.auth.token_cache import VerifiedToken, VerifiedTokenCache
 from headcount.errors import TokenRefused
 from headcount.runtime import Runtime
@@ -67,7 +67,21 @@ class TokenVerifier:
     async def verify(self, token: str, now: float) -> VerifiedToken:
         """Verify ``token`` fully (no cache read) and cache it; raises :class:`TokenRefused`."""
         parsed = parse_token(token)
-        key = self.keyring.cached(parsed.key_id) or await self.keyring.key(parsed.key_id, now)
+        key = self.keyring.key_now(parsed.key_id, now) or await self.keyring.key(parsed.key_id, now)
+        return self._verify_with(token, parsed, key, now)
+
+    def verify_now(self, token: str, now: float) -> VerifiedToken | None:
+        """:meth:`verify` without a coroutine, or ``None`` when the token's key is not in
+        memory yet (the caller then awaits :meth:`verify`, which asks the store)."""
+        parsed = parse_token(token)
+        key = self.keyring.key_now(parsed.key_id, now)
+        if key is None:
+            return None
+        return self._verify_with(token, parsed, key, now)
+
+    def _verify_with(
+        self, token: str, parsed: ParsedToken, key: VerificationKey, now: float
+    ) -> VerifiedToken:
         self.rsa_verifications += 1
         verify_signature(parsed, key.public_key)
         claims = check_claims(parsed.claims, now, self.leeway)

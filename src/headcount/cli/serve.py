@@ -1,26 +1,29 @@
-"""``headcount serve``: migrate, bootstrap on first start, then serve the app with granian.
+"""``headcount serve``: migrate, bootstrap on first start, then serve the app with uvicorn.
 
 Every setting in :data:`headcount.settings.SETTINGS` is a flag here, generated from the
-declaration. The flags are turned into ``HEADCOUNT_*`` variables for the worker, because
-granian builds the app in its worker process through the factory
-``headcount.http.app:create_app``, which reads exactly those variables.
+declaration (and a ``HEADCOUNT_*`` variable, read by the same parsers).
 
-One worker, on purpose: the memory live store lives in the worker's memory, so a second worker
-would keep a second, disjoint set of views and each would answer /counts with half the truth.
-Scale out with the Redis live store and more processes behind a load balancer instead.
+The server is uvicorn (httptools parser, uvloop) with
+:class:`~headcount.http.protocol.HotPathProtocol`, which answers the hot paths in the parser's
+callback and hands everything else to the ASGI app; see that module for why and how.
+
+One process, on purpose: the memory live store lives in the process's memory, so a second
+worker would keep a second, disjoint set of views and each would answer /counts with half the
+truth. Scale out with a shared live store and more processes behind a load balancer instead.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
-import os
+import signal
 import time
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import click
-from granian.log import LogLevels
 
 from headcount.auth.access_tokens import IssuedAccessToken
 from headcount.auth.environments import DEFAULT_ENVIRONMENT_NAME, initialize
@@ -33,7 +36,7 @@ from headcount.stores.sql import open_control_store
 
 __all__ = ["serve", "settings_environment"]
 
-APP_FACTORY = "headcount.http.app:create_app"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -122,7 +125,7 @@ def _bootstrap_if_first_start(settings: Settings) -> tuple[Environment, IssuedAc
 @_setting_options
 @click.option("--json", "as_json", is_flag=True, help="Print the start-up information as JSON.")
 def serve(as_json: bool, **raw: str | None) -> None:
-    """Run the server: collector, counts API and System API (granian, RSGI, one worker)."""
+    """Run the server: collector, counts API and System API (uvicorn, one process)."""
     overrides: dict[str, Any] = {}
     for setting in SETTINGS:
         value = raw[setting.name]
@@ -138,8 +141,8 @@ def serve(as_json: bool, **raw: str | None) -> None:
         raise click.UsageError(str(exc)) from exc
     log_level = _log_level(settings)
     if settings.database_url.startswith("memory://"):
-        # The CLI bootstraps in this process and granian's worker would open a second, empty
-        # memory store: the credentials printed would not exist in the server.
+        # The CLI bootstraps through its own connection to the control store; a memory store
+        # would be a second, empty one: the credentials printed would not exist in the server.
         raise click.BadParameter(
             "memory:// keeps nothing between processes; serve needs sqlite:/// or postgresql://",
             param_hint="--database",
@@ -173,39 +176,56 @@ def serve(as_json: bool, **raw: str | None) -> None:
                 "`headcount access-tokens create --environment ID` adds a token to one."
             )
 
-    os.environ.update(settings_environment(settings))
-    _run_granian(settings, log_level)
+    _run_uvicorn(settings, log_level)
 
 
-def _log_level(settings: Settings) -> LogLevels:
-    try:
-        return LogLevels(settings.log_level.lower())
-    except ValueError as exc:
+def _log_level(settings: Settings) -> str:
+    level = settings.log_level.lower()
+    if level not in LOG_LEVELS:
         raise click.BadParameter(
-            f"unknown log level {settings.log_level!r}", param_hint="--log-level"
-        ) from exc
+            f"unknown log level {settings.log_level!r} (one of {', '.join(LOG_LEVELS)})",
+            param_hint="--log-level",
+        )
+    return level
 
 
-def _run_granian(settings: Settings, log_level: LogLevels) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces
+def _run_uvicorn(settings: Settings, log_level: str) -> None:
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
-    level = log_level.value.upper()
-    server = Granian(
-        APP_FACTORY,
-        address=settings.host,
+    from headcount.bootstrap import build_runtime
+    from headcount.http.app import HeadcountApp
+    from headcount.http.protocol import HotPathProtocol
+
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    # Headcount's own logger ("headcount") goes where uvicorn's does, at the same level.
+    log_config["loggers"]["headcount"] = {
+        "handlers": ["default"],
+        "level": log_level.upper(),
+        "propagate": False,
+    }
+    config = uvicorn.Config(
+        HeadcountApp(build_runtime(settings)),
+        host=settings.host,
         port=settings.port,
-        interface=Interfaces.RSGI,
-        workers=1,
-        factory=True,
+        http=HotPathProtocol,
+        loop="uvloop",
+        lifespan="on",
+        ws="none",
         log_level=log_level,
-        # Headcount's own logger ("headcount") goes where granian's does, at the same level.
-        log_dictconfig={
-            "loggers": {
-                "_granian": {"handlers": ["console"], "level": level, "propagate": False},
-                "granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
-                "headcount": {"handlers": ["console"], "level": level, "propagate": False},
-            }
-        },
+        log_config=log_config,
+        access_log=False,
+        # The hot paths answer in the parser callback, so the app must be ours, unwrapped.
+        proxy_headers=False,
+        server_header=False,
     )
-    server.serve()
+    # uvicorn stops gracefully on SIGINT/SIGTERM (the lifespan saves the live state), then
+    # raises the signal again for the handler it found installed: this one, so that a clean
+    # stop exits 0 rather than dying of the signal, and a signal during start-up stops too.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _exit_cleanly)
+    uvicorn.Server(config).run()
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)

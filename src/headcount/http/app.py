@@ -1,14 +1,22 @@
-"""The one application object, served over ASGI (tests, any server) or RSGI (granian).
+"""The one application object: an ASGI app whose hot paths can also be answered synchronously.
 
-The hot paths (``GET /counts``, ``POST /`` and ``POST /collect``) are dispatched here without a
-framework: the benchmark in ``bench/`` shows Starlette alone would cost about half the
-throughput of ``/counts``. Everything else (the System API, health) is a Starlette app; under
-RSGI it is reached through the small bridge :func:`_rsgi_to_asgi`.
+The hot paths (``GET /counts``, ``POST /`` and ``POST /collect``, and their preflights) are
+dispatched here without a framework: the benchmark in ``bench/`` shows Starlette alone would
+cost about half the throughput of ``/counts``. Everything else (the System API, health,
+metrics) is a Starlette app.
+
+Two ways in, one set of handlers:
+
+- **ASGI** (:meth:`HeadcountApp.__call__`): any ASGI server, and the tests' in-process client.
+- **In the parser callback** (:meth:`HeadcountApp.hot_routes` and :meth:`HeadcountApp.reply_now`):
+  ``headcount serve`` runs uvicorn with :class:`~headcount.http.protocol.HotPathProtocol`, which
+  answers a hot-path request as soon as httptools has parsed it, without a task or the ASGI
+  messages; whenever an answer needs I/O first (a key not yet in memory, an ``env_key`` not
+  cached), ``reply_now`` says so and the request takes the ASGI way like any other.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -68,6 +76,32 @@ class HeadcountApp:
             if method == "OPTIONS":
                 return "preflight-collect" if self.collector is not None else "missing"
         return "cold"
+
+    def hot_routes(self) -> dict[tuple[bytes, bytes], str]:
+        """``(method, path) -> route`` for every request :meth:`reply_now` may answer."""
+        routes: dict[tuple[bytes, bytes], str] = {}
+        for path in ("/counts", *COLLECT_PATHS):
+            for method in ("GET", "HEAD", "POST", "OPTIONS"):
+                route = self._route(method, path)
+                if route != "cold":
+                    routes[method.encode(), path.encode()] = route
+        return routes
+
+    def reply_now(self, route: str, query_string: bytes, body: bytes) -> Reply | None:
+        """The answer to a hot-path request, or ``None`` when it needs I/O first (the request
+        must then be served through :meth:`__call__`)."""
+        try:
+            if route == "counts":
+                assert self.counts is not None
+                return self.counts.get_now(query_string, self.clock())
+            if route == "collect":
+                assert self.collector is not None
+                if len(body) > self.max_body:
+                    return self._too_large()
+                return self.collector.post_now(body, self.clock())
+        except HeadcountError as exc:
+            return error_reply(exc)
+        return _FIXED[route]
 
     async def _counts(self, query_string: bytes) -> Reply:
         assert self.counts is not None
@@ -155,101 +189,6 @@ class HeadcountApp:
                 await self.runtime.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    # -- RSGI (granian) ------------------------------------------------------------------
-
-    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        loop.run_until_complete(self.runtime.start())
-
-    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        loop.run_until_complete(self.runtime.stop())
-
-    async def __rsgi__(self, scope: Any, proto: Any) -> None:
-        if scope.proto != "http":
-            return
-        route = self._route(scope.method, scope.path)
-        if route == "counts":
-            reply = await self._counts(scope.query_string.encode("latin-1"))
-        elif route == "collect":
-            body = await self._rsgi_body(scope, proto)
-            reply = self._too_large() if body is None else await self._collect(body)
-        elif route == "cold":
-            await _rsgi_to_asgi(self.cold, scope, proto)
-            return
-        else:
-            reply = _FIXED[route]
-        status, headers, body_out = reply
-        proto.response_bytes(status, headers, b"" if scope.method == "HEAD" else body_out)
-
-    async def _rsgi_body(self, scope: Any, proto: Any) -> bytes | None:
-        length = scope.headers.get("content-length")
-        if length is not None and length.isdigit():
-            if int(length) > self.max_body:
-                return None
-            body: bytes = await proto()
-            return body
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in proto:
-            size += len(chunk)
-            if size > self.max_body:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-
-async def _rsgi_to_asgi(app: ASGIApp, scope: Any, proto: Any) -> None:
-    """Serve one RSGI request with an ASGI app (the cold paths only)."""
-    host, _, port = scope.client.rpartition(":")
-    server_host, _, server_port = scope.server.rpartition(":")
-    asgi_scope: Scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": scope.http_version,
-        "method": scope.method,
-        "scheme": scope.scheme,
-        "path": scope.path,
-        "raw_path": scope.path.encode("utf-8"),
-        "query_string": scope.query_string.encode("latin-1"),
-        "root_path": "",
-        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in scope.headers.items()],
-        "client": (host, int(port) if port.isdigit() else 0),
-        "server": (server_host, int(server_port) if server_port.isdigit() else 0),
-        "state": {},
-    }
-    body_sent = False
-
-    async def receive() -> Message:
-        nonlocal body_sent
-        if not body_sent:
-            body_sent = True
-            return {"type": "http.request", "body": await proto(), "more_body": False}
-        await proto.client_disconnect()
-        return {"type": "http.disconnect"}
-
-    status = 500
-    headers: list[tuple[str, str]] = []
-    stream: Any = None
-
-    async def send(message: Message) -> None:
-        nonlocal status, headers, stream
-        if message["type"] == "http.response.start":
-            status = message["status"]
-            headers = [
-                (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])
-            ]
-        elif message["type"] == "http.response.body":
-            chunk = message.get("body", b"")
-            more = message.get("more_body", False)
-            if stream is None and not more:
-                proto.response_bytes(status, headers, chunk)
-                return
-            if stream is None:
-                stream = proto.response_stream(status, headers)
-            if chunk:
-                await stream.send_bytes(chunk)
-
-    await app(asgi_scope, receive, send)
 
 
 def create_app() -> HeadcountApp:

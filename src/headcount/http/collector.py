@@ -24,9 +24,13 @@ from headcount.errors import BadRequest
 from headcount.http.reply import JSON, Reply
 from headcount.metrics import Counter
 from headcount.runtime import Runtime
+from headcount.stores.control import Environment
 from headcount.stores.environment_cache import MISS, EnvironmentCache
 
 __all__ = ["CollectorEndpoint"]
+
+# Indices in the body and the events of one env_key.
+_Group = tuple[list[int], list[ViewEvent]]
 
 _REJECTED_HELP = "Beacon events dropped by the collector, by reason."
 
@@ -65,15 +69,16 @@ class CollectorEndpoint:
             )
         counter.value += 1
 
-    async def post(self, body: bytes, now: float) -> Reply:
-        self._requests.value += 1
+    def _read(self, body: bytes) -> tuple[list[tuple[int, str]], dict[str, _Group]]:
+        """The body's events grouped by ``env_key`` (in order), and the ones rejected."""
         try:
             beacon = decode_beacon(body, expand=False)
         except BadRequest:
+            self._requests.value += 1
             self._bad_bodies.value += 1
             raise
         rejected: list[tuple[int, str]] = []
-        groups: dict[str, tuple[list[int], list[ViewEvent]]] = {}
+        groups: dict[str, _Group] = {}
         for index, raw in enumerate(beacon.events):
             if not isinstance(raw, dict):
                 rejected.append((index, "not_an_object"))
@@ -88,23 +93,60 @@ class CollectorEndpoint:
                 group = groups[env_key] = ([], [])
             group[0].append(index)
             group[1].append(event)
+        return rejected, groups
 
+    def post_now(self, body: bytes, now: float) -> Reply | None:
+        """The answer without a coroutine (the server's hot path), or ``None``, having
+        applied nothing, when it needs I/O first: an ``env_key`` not in the cache, or a live
+        store that must be written over the network."""
+        rejected, groups = self._read(body)
+        environments = self.environments
+        resolved: list[tuple[Environment | None, _Group]] = []
+        for env_key, group in groups.items():
+            environment = environments.cached(env_key, now)
+            if environment is MISS:
+                return None
+            resolved.append((environment, group))
+        live = self.runtime.live
         accepted = 0
+        duplicates = 0
+        for environment, (indices, events) in resolved:
+            if environment is None:
+                rejected.extend((index, "unknown_env_key") for index in indices)
+                continue
+            result = live.ingest_now(environment.id, events, now)
+            if result is None:
+                if accepted:  # the port's promise: an adapter answers None always or never
+                    raise RuntimeError("the live store answered ingest_now only in part")
+                return None
+            accepted += len(events)
+            duplicates += result.duplicates
+        return self._answer(accepted, duplicates, rejected)
+
+    async def post(self, body: bytes, now: float) -> Reply:
+        reply = self.post_now(body, now)
+        if reply is not None:
+            return reply
+        rejected, groups = self._read(body)
+        accepted = 0
+        duplicates = 0
         live = self.runtime.live
         environments = self.environments
         for env_key, (indices, events) in groups.items():
-            environment = environments.cached(env_key, now)
-            if environment is MISS:
-                environment = await environments.resolve(env_key, now)
+            environment = await environments.resolve(env_key, now)
             if environment is None:
                 rejected.extend((index, "unknown_env_key") for index in indices)
                 continue
             result = await live.ingest(environment.id, events, now)
             accepted += len(events)
-            if result.duplicates:
-                self._duplicates.value += result.duplicates
+            duplicates += result.duplicates
+        return self._answer(accepted, duplicates, rejected)
 
+    def _answer(self, accepted: int, duplicates: int, rejected: list[tuple[int, str]]) -> Reply:
+        self._requests.value += 1
         self._accepted.value += accepted
+        if duplicates:
+            self._duplicates.value += duplicates
         if not rejected and accepted < len(_ALL_ACCEPTED):
             return 200, JSON, _ALL_ACCEPTED[accepted]
         for _, reason in rejected:

@@ -27,6 +27,7 @@ from headcount.auth.tokens import TokenVerifier
 from headcount.errors import BadRequest
 from headcount.http.reply import JSON, Reply
 from headcount.runtime import Runtime
+from headcount.stores.live import Counts
 
 __all__ = ["MAX_QUERY_BYTES", "CountsEndpoint", "token_from_query"]
 
@@ -81,12 +82,27 @@ class CountsEndpoint:
         self._stamp_of = math.nan  # never equal: the first answer formats the stamp
         self._stamp = b""
 
-    async def get(self, query_string: bytes, now: float) -> Reply:
+    def get_now(self, query_string: bytes, now: float) -> Reply | None:
+        """The answer without a coroutine (the server's hot path), or ``None`` when it needs
+        I/O first: a key not yet in memory, or a live store that must be asked over the
+        network. Refusals raise :class:`~headcount.errors.HeadcountError` either way."""
         token = token_from_query(query_string)
-        verified = self._cache.get(token, now)
+        verified = self._cache.get(token, now) or self.verifier.verify_now(token, now)
         if verified is None:
-            verified = await self.verifier.verify(token, now)
+            return None
+        counts = self._live.counts_now(verified.environment_id, verified.id_type, verified.id)
+        return None if counts is None else self._answer(counts)
+
+    async def get(self, query_string: bytes, now: float) -> Reply:
+        reply = self.get_now(query_string, now)
+        if reply is not None:
+            return reply
+        token = token_from_query(query_string)
+        verified = self._cache.get(token, now) or await self.verifier.verify(token, now)
         counts = await self._live.counts(verified.environment_id, verified.id_type, verified.id)
+        return self._answer(counts)
+
+    def _answer(self, counts: Counts) -> Reply:
         updated_at = self._live.updated_at
         if updated_at != self._stamp_of:
             self._stamp_updated_at(updated_at)

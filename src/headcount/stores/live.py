@@ -44,10 +44,23 @@ class LiveStore(Protocol):
 
     async def counts(self, environment_id: str, id_type: str, id_value: str) -> Counts: ...
 
+    def counts_now(self, environment_id: str, id_type: str, id_value: str) -> Counts | None:
+        """:meth:`counts` without a coroutine, for the server's hot path; ``None`` when this
+        adapter has to wait for I/O to answer (the caller then awaits :meth:`counts`)."""
+        ...
+
     async def ingest(
         self, environment_id: str, events: Sequence[ViewEvent], now: float
     ) -> IngestResult:
         """Apply events of one environment, in order, received at ``now`` (epoch seconds)."""
+        ...
+
+    def ingest_now(
+        self, environment_id: str, events: Sequence[ViewEvent], now: float
+    ) -> IngestResult | None:
+        """:meth:`ingest` without a coroutine, for the server's hot path; ``None``, having
+        changed nothing, when this adapter has to wait for I/O (the caller then awaits
+        :meth:`ingest`). An adapter answers ``None`` always or never."""
         ...
 
     async def sweep(self, now: float) -> int:

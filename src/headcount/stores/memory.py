@@ -105,7 +105,7 @@ class MemoryLiveStore:
         return self.counts_now(environment_id, id_type, id_value)
 
     def counts_now(self, environment_id: str, id_type: str, id_value: str) -> Counts:
-        """:meth:`counts` without the coroutine (for callers already on the loop)."""
+        """:meth:`counts` without the coroutine: memory never waits."""
         env = self._environments.code(environment_id)
         type_index = _ID_TYPE_INDEX.get(id_type)
         content = self._contents.code(id_value)
@@ -122,6 +122,12 @@ class MemoryLiveStore:
     async def ingest(
         self, environment_id: str, events: Sequence[ViewEvent], now: float
     ) -> IngestResult:
+        return self.ingest_now(environment_id, events, now)
+
+    def ingest_now(
+        self, environment_id: str, events: Sequence[ViewEvent], now: float
+    ) -> IngestResult:
+        """:meth:`ingest` without the coroutine: memory never waits."""
         window = self.liveness_window
         partitions = self._partitions
         tables = self._tables

@@ -1,0 +1,212 @@
+"""uvicorn's httptools protocol, answering Headcount's hot paths in the parser's callback.
+
+``headcount serve`` runs uvicorn with ``http=HotPathProtocol``. For most requests it *is*
+uvicorn's :class:`~uvicorn.protocols.http.httptools_impl.HttpToolsProtocol`: a task per
+request, the ASGI messages, the Starlette app behind. A request for a hot path (``GET``/``HEAD
+/counts``, ``POST /`` and ``/collect``, their ``OPTIONS`` preflights) is instead answered as
+soon as httptools has parsed its last byte, by :meth:`HeadcountApp.reply_now
+<headcount.http.app.HeadcountApp.reply_now>`, written to the transport in the same callback:
+no task, no ASGI messages, no scope. ``bench/`` shows why: on one core this is what lets
+``/counts`` and the collector reach the throughput the issue asks for (the ASGI way costs
+about as much again as the handlers themselves).
+
+The request falls back to uvicorn's own way, unchanged, whenever anything is unusual:
+
+- the answer needs I/O first (``reply_now`` returned ``None``: a signing key not yet in
+  memory, an ``env_key`` not cached, a live store on the network);
+- an earlier request on the connection is still being answered (pipelining keeps its order);
+- ``Expect: 100-continue``, an ``Upgrade``, a path spelled another way (``/%63ounts``, an
+  absolute URL), a body over ``max_body_bytes`` (the ASGI way answers it 413), or uvicorn's
+  ``limit_concurrency`` being set.
+
+What it keeps of uvicorn's behaviour, so that a client cannot tell the two ways apart: the
+``date`` (and, if configured, ``server``) header, keep-alive and its timeout, ``Connection:
+close`` and HTTP/1.0, graceful shutdown (a request whose body is arriving is answered, then the
+connection closes), and a 500 for a bug rather than the parser's 400. Not kept: the access log
+(``headcount serve`` runs without one) and uvicorn's request counter for ``limit_max_requests``
+counts these requests too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+from typing import Any, Final
+
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from headcount.http.app import HeadcountApp
+from headcount.http.reply import Reply
+
+__all__ = ["HotPathProtocol"]
+
+log = logging.getLogger("headcount.http")
+
+_STATUS_LINES: Final = {
+    status.value: b"HTTP/1.1 %d %b\r\n" % (status.value, status.phrase.encode())
+    for status in http.HTTPStatus
+}
+# Status line and headers (without date and content-length) of each distinct reply shape.
+# Replies come from a handful of constant header lists, so this stays small; the bound keeps
+# it so whatever a handler does.
+_HEADS: dict[tuple[int, tuple[tuple[str, str], ...]], bytes] = {}
+_MAX_HEADS: Final = 256
+_INTERNAL_ERROR: Final = (
+    b"HTTP/1.1 500 Internal Server Error\r\n"
+    b"content-type: application/json\r\n"
+    b"access-control-allow-origin: *\r\n"
+    b"connection: close\r\n"
+    b'content-length: 83\r\n\r\n{"error":{"type":"internal_error",'
+    b'"messages":["The server failed to answer the request."]}}'
+)
+
+
+def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
+    key = (status, tuple(headers))
+    head = _HEADS.get(key)
+    if head is None:
+        head = _STATUS_LINES.get(status, b"HTTP/1.1 %d \r\n" % status) + b"".join(
+            b"%b: %b\r\n" % (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in headers
+        )
+        if len(_HEADS) < _MAX_HEADS:
+            _HEADS[key] = head
+    return head
+
+
+class HotPathProtocol(HttpToolsProtocol):
+    """One connection. See the module's text for when a request takes which way."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        app = self.app
+        self._hot_app: HeadcountApp | None = None
+        self._routes: dict[tuple[bytes, bytes], str] = {}
+        if isinstance(app, HeadcountApp) and self.limit_concurrency is None:
+            self._hot_app = app
+            self._routes = app.hot_routes()
+            self._max_body = app.max_body
+        # The request being answered here; None while it takes uvicorn's way.
+        self._route: str | None = None
+        self._query = b""
+        self._body: list[bytes] = []
+        self._size = 0
+        self._closing = False
+        # The default headers' bytes, rebuilt when uvicorn replaces the list (every second).
+        self._defaults_of: list[tuple[bytes, bytes]] | None = None
+        self._defaults = b""
+
+    # -- parser callbacks ------------------------------------------------------------------
+
+    def on_headers_complete(self) -> None:
+        route = None
+        cycle = self.cycle
+        if (
+            self._routes
+            and (cycle is None or cycle.response_complete)
+            and not self.expect_100_continue
+            and not self.parser.should_upgrade()
+        ):
+            path, _, query = self.url.partition(b"?")
+            route = self._routes.get((self.parser.get_method(), path))
+        if route is None:
+            self._route = None
+            super().on_headers_complete()
+            return
+        self._route = route
+        self._query = query
+        self._body = []
+        self._size = 0
+
+    def on_body(self, body: bytes) -> None:
+        if self._route is None:
+            super().on_body(body)
+            return
+        self._body.append(body)
+        self._size += len(body)
+        if self._size > self._max_body:
+            self._take_asgi_way()  # it answers 413, and reads the rest of the body away
+
+    def on_message_complete(self) -> None:
+        route = self._route
+        if route is None:
+            super().on_message_complete()
+            return
+        self._route = None
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._body = []
+        assert self._hot_app is not None
+        try:
+            reply = self._hot_app.reply_now(route, self._query, body)
+        except Exception:
+            log.exception("Failed to answer %s", self.url.decode("latin-1", "replace"))
+            self.transport.write(_INTERNAL_ERROR)
+            self.transport.close()
+            return
+        if reply is None:
+            self._take_asgi_way(body)
+            super().on_message_complete()
+            return
+        self._write(reply, head_only=self.parser.get_method() == b"HEAD")
+
+    # -- the two ways out ------------------------------------------------------------------
+
+    def _take_asgi_way(self, body: bytes | None = None) -> None:
+        """Hand the request being parsed to uvicorn, as if it had never been looked at."""
+        chunks = self._body if body is None else [body]
+        self._route = None
+        self._body = []
+        super().on_headers_complete()
+        for chunk in chunks:
+            if chunk:
+                super().on_body(chunk)
+
+    def _write(self, reply: Reply, *, head_only: bool) -> None:
+        status, headers, body = reply
+        defaults = self.server_state.default_headers
+        if defaults is not self._defaults_of:
+            self._defaults_of = defaults
+            self._defaults = b"".join(b"%b: %b\r\n" % pair for pair in defaults)
+        keep_alive = (
+            not self._closing
+            and self.parser.get_http_version() != "1.0"
+            and self.parser.should_keep_alive()
+        )
+        self.transport.write(
+            b"%b%b%b%b\r\n%b"
+            % (
+                _head(status, headers),
+                self._defaults,
+                b"" if keep_alive else b"connection: close\r\n",
+                # A 204 carries no body and must not say how long it is (RFC 9110, 8.6).
+                b"" if status == 204 else b"content-length: %d\r\n" % len(body),
+                b"" if head_only else body,
+            )
+        )
+        self.server_state.total_requests += 1
+        if not keep_alive:
+            self.transport.close()
+            return
+        # What uvicorn does after each answer: close the connection if it stays idle.
+        self._unset_keepalive_if_required()
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
+
+    # -- shutdown --------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        if self._route is not None:
+            # A hot-path request is arriving: answer it, then close.
+            self._closing = True
+            return
+        super().shutdown()
