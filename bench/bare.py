@@ -1,6 +1,6 @@
 """The pure-Python ceiling: a bare uvloop + httptools ``asyncio.Protocol`` server.
 
-No framework, no routing, no ASGI/RSGI layer: ``GET`` (any path) answers a constant counts body
+No framework, no routing, no ASGI layer: ``GET`` (any path) answers a constant counts body
 with the same headers Headcount's ``/counts`` sends, ``POST`` (any path) reads the whole body,
 ``orjson.loads`` it and answers 200 with a small JSON. Whatever Headcount reaches is compared with
 what this server reaches on the same core in the same run.

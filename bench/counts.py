@@ -2,7 +2,10 @@
 
 Three measurements, in one run, server on CPU 0 and wrk on CPU 1:
 
-- **ceiling**: ``bench.bare`` answering the constant counts body, same URL as below;
+- **ceiling**: ``bench.bare`` answering the constant counts body, same URL as below; beside it,
+  for reading only, the same app under stock uvicorn without the hot-path protocol
+  (:func:`bench.deployment.serve_plain_uvicorn`), loaded with the token of (a): what the hot
+  path buys;
 - **(a) repeated token**: ``headcount serve`` with one valid token on every request (a browser
   polling: the verified-token cache answers), interleaved run by run with the ceiling;
 - **(b) fresh token**: a different valid token on every request (cold RS256 verify). Tokens are
@@ -35,8 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench.bare import COUNTS_BODY
-from bench.deployment import Deployment, deployment, serve_headcount
-from bench.granian_floor import FLOOR_LABEL_GET, serve_floor
+from bench.deployment import Deployment, deployment, serve_headcount, serve_plain_uvicorn
 from bench.report import SERIES_HEADERS, Metric, Ratio, Report, compare, markdown_table, series_row
 from bench.servers import SERVER_CPU, BenchError, free_port, start_server
 from bench.tokens import VerifyRates, mint_token, mint_tokens
@@ -46,6 +48,7 @@ __all__ = ["CountsOptions", "cold_pool_size", "run"]
 
 CEILING = "bare uvloop+httptools GET (ceiling)"
 HOT = "headcount /counts, repeated token"
+PLAIN = "headcount over plain uvicorn (ASGI way, no hot path), repeated token"
 
 # The pool must outlast the fastest possible verifier: a bare RSA verify loop, plus margin for
 # the rate measured before minting being lower than the rate during a run.
@@ -151,19 +154,20 @@ def run(options: CountsOptions) -> Report:
         del pool_tokens
 
         print("  ceiling and (a) repeated token, interleaved...", flush=True)
-        bare_port, floor_port, headcount_port = free_port(), free_port(), free_port()
+        bare_port, plain_port, headcount_port = free_port(), free_port(), free_port()
         path = f"/counts?token={hot_token}"
         bare_argv = [sys.executable, "-m", "bench.bare", "--port", str(bare_port)]
         with (
             start_server("bare", bare_argv, bare_port) as bare,
-            serve_floor(floor_port) as floor_server,
+            serve_plain_uvicorn(target, "headcount-plain", plain_port) as plain_server,
             serve_headcount(target, "headcount-hot", headcount_port) as headcount,
         ):
             _check_answer(headcount.url(path))
+            _check_answer(plain_server.url(path))
             hot = measure_interleaved(
                 [
                     Target(CEILING, bare, path),
-                    Target(FLOOR_LABEL_GET, floor_server, path),
+                    Target(PLAIN, plain_server, path),
                     Target(HOT, headcount, path),
                 ],
                 method,
@@ -172,7 +176,7 @@ def run(options: CountsOptions) -> Report:
         cold, rates, scripts = _cold_runs(target, options, hot_token, pool)
 
     ceiling = hot[CEILING]
-    floor = hot[FLOOR_LABEL_GET]
+    plain = hot[PLAIN]
     cached = hot[HOT]
     hot_ratio = compare(cached, ceiling)
     cold_ratio = _cold_ratio(cold, rates)
@@ -184,7 +188,7 @@ def run(options: CountsOptions) -> Report:
                 SERIES_HEADERS,
                 [
                     series_row(ceiling, "1.00 (ceiling)"),
-                    series_row(floor, f"{compare(floor, ceiling).decisive:.2f} x ceiling"),
+                    series_row(plain, f"{compare(plain, ceiling).decisive:.2f} x ceiling"),
                     series_row(cached, f"{hot_ratio.decisive:.2f} x ceiling"),
                     series_row(cold, f"{cold_ratio.decisive:.2f} x raw token verify"),
                 ],
@@ -219,10 +223,10 @@ def run(options: CountsOptions) -> Report:
             + ".",
         ]
     )
-    notes = ceiling.notes() + floor.notes() + cached.notes() + cold.notes()
+    notes = ceiling.notes() + plain.notes() + cached.notes() + cold.notes()
     if notes:
         details += "\n\nNotes: " + "; ".join(notes) + "."
-    problems = ceiling.problems() + floor.problems() + cached.problems() + cold.problems()
+    problems = ceiling.problems() + plain.problems() + cached.problems() + cold.problems()
     if problems:
         details += "\n\nProblems (these void the affected rows): " + "; ".join(problems)
     metrics = (
@@ -240,9 +244,9 @@ def run(options: CountsOptions) -> Report:
             cold_ratio.decisive >= 0.6 and cold.clean,
         ),
         Metric(
-            "granian's floor (minimal RSGI app, constant GET) ÷ bare ceiling",
+            "headcount over plain uvicorn (ASGI way, no hot path), /counts (a) ÷ bare ceiling",
             "",
-            compare(floor, ceiling).text(),
+            compare(plain, ceiling).text(),
             None,
         ),
         Metric(
@@ -263,7 +267,7 @@ def run(options: CountsOptions) -> Report:
         "cold_duration": options.cold_duration,
         "token_pool": count,
         "bare": [asdict(r) for r in ceiling.runs],
-        "granian_floor": [asdict(r) for r in floor.runs],
+        "plain_uvicorn": [asdict(r) for r in plain.runs],
         "hot": [asdict(r) for r in cached.runs],
         "cold": [asdict(r) for r in cold.runs],
         "cold_scripts": scripts,

@@ -1,14 +1,16 @@
 """Beacon ingest: realistic 1-3 KB mux-embed batches POSTed to Headcount vs the bare ceiling.
 
-Both servers run at once on the server core and are loaded in turn (warm-up, then A1 B1 A2 B2
-A3 B3) by the same wrk script (``bench/lua/bodies.lua``) with the same bodies: view lifecycles
-from :mod:`bench.bodies` whose ids wrk fills in, so every run sends views never seen before
-(the run number is part of each view id). The bare server parses the JSON and answers; Headcount
-decodes the abbreviated keys, checks every event, dedupes and counts.
+The servers run at once on the server core and are loaded in turn (warm-up, then A1 B1 C1
+A2 B2 C2 A3 B3 C3) by the same wrk script (``bench/lua/bodies.lua``) with the same bodies: view
+lifecycles from :mod:`bench.bodies` whose ids wrk fills in, so every run sends views never seen
+before (the run number is part of each view id). The bare server parses the JSON and answers;
+Headcount decodes the abbreviated keys, checks every event, dedupes and counts. The third
+server, for reading only, is the same app under stock uvicorn without the hot-path protocol
+(:func:`bench.deployment.serve_plain_uvicorn`): what the hot path buys.
 
-Before loading, one lifecycle is POSTed to Headcount and every event must be accepted: a body
-the collector rejected would be cheaper to handle and void the comparison. After loading,
-Headcount's ``/metrics`` must show no rejected event.
+Before loading, one lifecycle is POSTed to each Headcount and every event must be accepted: a
+body the collector rejected would be cheaper to handle and void the comparison. After loading,
+their ``/metrics`` must show no rejected event.
 
 Why not ``headcount.sim`` for the bodies: its batches are what one player sends every 10 s with
 a plain ``<video>`` (a single heartbeat is ~0.4 KB, the median batch ~0.4 KB); this benchmark
@@ -34,8 +36,7 @@ from bench.bodies import (
     split_template,
     write_lua_data,
 )
-from bench.deployment import deployment, serve_headcount
-from bench.granian_floor import FLOOR_LABEL_POST, serve_floor
+from bench.deployment import deployment, serve_headcount, serve_plain_uvicorn
 from bench.report import SERIES_HEADERS, Metric, Report, compare, markdown_table, series_row
 from bench.servers import BenchError, free_port, start_server
 from bench.wrk import LUA_DIR, Method, Target, measure_interleaved
@@ -45,7 +46,9 @@ __all__ = ["body_sizes", "run"]
 TARGET_RATIO = 0.4
 CEILING = "bare uvloop+httptools POST (ceiling)"
 COLLECTOR = "headcount POST /"
+PLAIN = "headcount over plain uvicorn (ASGI way, no hot path), POST /"
 LIFECYCLES = 200
+REJECTED = "headcount_collector_events_rejected_total"
 SAMPLE_IDS = {
     PLACEHOLDERS["@@VIEW@@"]: "00000001-0000-4000-8000-000000000001",
     PLACEHOLDERS["@@VIEWER@@"]: "00000001-0000-4000-9000-000000000000",
@@ -93,15 +96,17 @@ def run(method: Method) -> Report:
         sizes = sorted(body_sizes(lifecycles))
         data = target.directory / "bodies.lua"
         write_lua_data(data, lifecycles, popular_videos())
-        bare_port, floor_port, headcount_port = free_port(), free_port(), free_port()
+        bare_port, plain_port, headcount_port = free_port(), free_port(), free_port()
         bare_argv = [sys.executable, "-m", "bench.bare", "--port", str(bare_port)]
         with (
             start_server("bare-post", bare_argv, bare_port) as bare,
-            serve_floor(floor_port) as floor_server,
+            serve_plain_uvicorn(target, "headcount-plain-ingest", plain_port) as plain_server,
             serve_headcount(target, "headcount-ingest", headcount_port) as headcount,
         ):
             _check_accepted(headcount.url("/"), lifecycles[0])
+            _check_accepted(plain_server.url("/"), lifecycles[0])
             before = _metric_values(headcount.url("/metrics"))
+            plain_before = _metric_values(plain_server.url("/metrics"))
 
             def script_args(number: int) -> list[str]:
                 return [str(data), str(number)]
@@ -110,15 +115,16 @@ def run(method: Method) -> Report:
             series = measure_interleaved(
                 [
                     Target(CEILING, bare, "/", bodies, script_args),
-                    Target(FLOOR_LABEL_POST, floor_server, "/", bodies, script_args),
+                    Target(PLAIN, plain_server, "/", bodies, script_args),
                     Target(COLLECTOR, headcount, "/", bodies, script_args),
                 ],
                 method,
             )
             after = _metric_values(headcount.url("/metrics"))
+            plain_after = _metric_values(plain_server.url("/metrics"))
 
     ceiling = series[CEILING]
-    floor = series[FLOOR_LABEL_POST]
+    plain = series[PLAIN]
     collector = series[COLLECTOR]
     ratio = compare(collector, ceiling)
 
@@ -127,7 +133,8 @@ def run(method: Method) -> Report:
 
     accepted = delta("headcount_collector_events_accepted_total")
     duplicates = delta("headcount_collector_events_duplicate_total")
-    rejected = delta("headcount_collector_events_rejected_total")
+    rejected = delta(REJECTED)
+    plain_rejected = plain_after.get(REJECTED, 0.0) - plain_before.get(REJECTED, 0.0)
     details = "\n\n".join(
         [
             f"Bodies: {len(sizes):,} templates from {LIFECYCLES} view lifecycles, "
@@ -139,18 +146,20 @@ def run(method: Method) -> Report:
                 SERIES_HEADERS,
                 [
                     series_row(ceiling, "1.00 (ceiling)"),
-                    series_row(floor, f"{compare(floor, ceiling).decisive:.2f} x ceiling"),
+                    series_row(plain, f"{compare(plain, ceiling).decisive:.2f} x ceiling"),
                     series_row(collector, f"{ratio.decisive:.2f} x ceiling"),
                 ],
             ),
         ]
     )
-    notes = ceiling.notes() + floor.notes() + collector.notes()
+    notes = ceiling.notes() + plain.notes() + collector.notes()
     if notes:
         details += "\n\nNotes: " + "; ".join(notes) + "."
-    problems = ceiling.problems() + floor.problems() + collector.problems()
+    problems = ceiling.problems() + plain.problems() + collector.problems()
     if rejected:
         problems.append(f"Headcount rejected {rejected:,.0f} events")
+    if plain_rejected:
+        problems.append(f"Headcount over plain uvicorn rejected {plain_rejected:,.0f} events")
     if problems:
         details += "\n\nProblems (these void the result): " + "; ".join(problems)
     metrics = (
@@ -162,9 +171,9 @@ def run(method: Method) -> Report:
             ratio.decisive >= TARGET_RATIO and not problems,
         ),
         Metric(
-            "granian's floor (minimal RSGI app, orjson.loads the POST) ÷ bare ceiling",
+            "headcount over plain uvicorn (ASGI way, no hot path), ingest ÷ bare ceiling",
             "",
-            compare(floor, ceiling).text(),
+            compare(plain, ceiling).text(),
             None,
         ),
         Metric(
@@ -178,7 +187,7 @@ def run(method: Method) -> Report:
         "method": asdict(method),
         "body_sizes": {"min": sizes[0], "median": statistics.median(sizes), "max": sizes[-1]},
         "bare": [asdict(r) for r in ceiling.runs],
-        "granian_floor": [asdict(r) for r in floor.runs],
+        "plain_uvicorn": [asdict(r) for r in plain.runs],
         "headcount": [asdict(r) for r in collector.runs],
         "metrics_before": before,
         "metrics_after": after,

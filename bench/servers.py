@@ -101,7 +101,7 @@ class ServerProcess:
         return f"http://{HOST}:{self.port}{path}"
 
     def cpu_seconds(self) -> float:
-        """CPU time used so far by the server and the workers it spawned (granian forks)."""
+        """CPU time used so far by the server's process group (it and anything it started)."""
         return sum(cpu for _, cpu in _group_members(self.pid))
 
     def log_tail(self, lines: int = 20) -> str:
