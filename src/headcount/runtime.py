@@ -1,7 +1,7 @@
 """The running service: settings, the two stores, and the background work they own.
 
 Nothing starts in a constructor: :meth:`Runtime.start` and :meth:`Runtime.stop` are called from
-the app's lifespan (ASGI ``lifespan`` or granian's RSGI init/del hooks).
+the app's ASGI ``lifespan`` (uvicorn runs it at start-up and on a graceful shutdown).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Live servers for end-to-end tests: the real ``headcount serve`` (granian, RSGI) in a subprocess.
+"""Live servers for end-to-end tests: the real ``headcount serve`` (one uvicorn process) in a
+subprocess.
 
 ``start_server(directory, **setting_overrides)`` gets credentials with ``headcount init --json``,
 starts ``headcount serve`` on a free 127.0.0.1 port and waits (bounded) until ``/healthz``
@@ -51,7 +52,7 @@ _PR_SET_PDEATHSIG = 1
 def _terminate_with_the_test_run() -> None:
     """Runs in the server's process between fork and exec: when the process that started it
     dies (pytest killed by a timeout or interrupted past its teardown), the kernel sends the
-    server SIGTERM, and granian stops its worker too. No orphaned servers."""
+    server SIGTERM and it stops as on any SIGTERM. No orphaned servers."""
     _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
@@ -142,7 +143,7 @@ class LiveServer:
                 env=_clean_environment(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                # Its own process group: teardown can then reach granian's worker too.
+                # Its own process group: teardown kills whatever the server may have started.
                 start_new_session=True,
                 preexec_fn=_terminate_with_the_test_run,
             )
@@ -199,7 +200,7 @@ def start_server(directory: Path, **setting_overrides: Any) -> LiveServer:
     port = int(overrides.pop("port", 0))
     overrides.pop("host", None)  # tests bind 127.0.0.1 only
     created = json.loads(run_headcount("init", "--json", "--database", database_url))
-    # A free port can be taken between the probe and granian's bind: try a few.
+    # A free port can be taken between the probe and uvicorn's bind: try a few.
     attempts = 1 if port else 3
     for attempt in range(attempts):
         chosen = port or free_port()

@@ -26,7 +26,7 @@ def test_signal_stops_the_server_and_runs_the_shutdown_hooks(
         assert not server.state_file.exists()
         assert server.stop(sig) == 0
         # Written by the live store's close() and logged at the end of Runtime.stop(): both
-        # run only from granian's __rsgi_del__.
+        # run only from the ASGI lifespan's shutdown.
         assert server.state_file.is_file()
         assert STOPPED in server.log()
         with pytest.raises(httpx.TransportError):

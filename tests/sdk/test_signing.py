@@ -199,7 +199,7 @@ def test_package_exports_match_all() -> None:
 # Every package of the server extra (and what httpx would use if present): blocked.
 SERVER_PACKAGES = [
     "starlette",
-    "granian",
+    "uvicorn",
     "uvloop",
     "orjson",
     "sqlalchemy",

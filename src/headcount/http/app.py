@@ -192,8 +192,12 @@ class HeadcountApp:
 
 
 def create_app() -> HeadcountApp:
-    """Factory for servers (``granian --factory headcount.http:create_app``): settings come
-    from ``HEADCOUNT_*`` variables, exactly as ``headcount serve`` sets them."""
+    """Factory for stock uvicorn: ``uvicorn --factory headcount.http.app:create_app``, the
+    settings coming from ``HEADCOUNT_*`` variables (what ``headcount serve`` reads too). That
+    serves every request the ASGI way; add ``--http headcount.http.protocol:HotPathProtocol
+    --no-proxy-headers`` for the hot path as ``headcount serve`` has it (with uvicorn's default
+    proxy-headers middleware around the app, the protocol finds no :class:`HeadcountApp` and
+    leaves every request to ASGI). One process only: see :mod:`headcount.cli.serve`."""
     from headcount.bootstrap import build_runtime
     from headcount.settings import load_settings
 

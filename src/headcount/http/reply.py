@@ -1,7 +1,9 @@
 """What a hot-path handler returns, and the headers every answer shares.
 
 A :data:`Reply` is ``(status, headers, body)`` with ``str`` header pairs, so the same handler
-serves the ASGI path (tests, any ASGI server) and the RSGI path (granian, production) unchanged.
+serves the ASGI path (tests, any ASGI server) and the hot-path protocol
+(:mod:`headcount.http.protocol`, which writes it to the transport in the parser's callback)
+unchanged.
 """
 
 from __future__ import annotations
