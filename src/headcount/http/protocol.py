@@ -16,8 +16,10 @@ The request falls back to uvicorn's own way, unchanged, whenever anything is unu
   memory, an ``env_key`` not cached, a live store on the network);
 - an earlier request on the connection is still being answered (pipelining keeps its order);
 - ``Expect: 100-continue``, an ``Upgrade``, a path spelled another way (``/%63ounts``, an
-  absolute URL), a body over ``max_body_bytes`` (the ASGI way answers it 413), or uvicorn's
-  ``limit_concurrency`` being set.
+  absolute URL), a body over ``max_body_bytes`` (the ASGI way answers it 413);
+- always, with a warning at the first connection, when uvicorn's ``limit_concurrency`` is set
+  or the app uvicorn loaded is not a :class:`HeadcountApp` itself (wrapped in middleware:
+  uvicorn's proxy headers, or its message logger at log level ``trace``).
 
 What it keeps of uvicorn's behaviour, so that a client cannot tell the two ways apart: the
 ``date`` (and, if configured, ``server``) header, keep-alive, ``Connection: close`` and
@@ -81,6 +83,8 @@ def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
 class HotPathProtocol(HttpToolsProtocol):
     """One connection. See the module's text for when a request takes which way."""
 
+    _warned = False  # the "hot paths off" warning is given once per process
+
     def __init__(
         self,
         config: Config,
@@ -96,6 +100,16 @@ class HotPathProtocol(HttpToolsProtocol):
             self._hot_app = app
             self._routes = app.hot_routes()
             self._max_body = app.max_body
+        elif not HotPathProtocol._warned:
+            HotPathProtocol._warned = True
+            log.warning(
+                "Hot paths off: every request takes the ASGI way, because %s. Serve a "
+                "HeadcountApp unwrapped (--no-proxy-headers, a log level above trace) and "
+                "without --limit-concurrency to answer them in the parser callback.",
+                "limit_concurrency is set"
+                if self.limit_concurrency is not None
+                else f"the app is a {type(app).__name__}, not a HeadcountApp",
+            )
         # The request being answered here; None while it takes uvicorn's way.
         self._route: str | None = None
         self._query = b""
