@@ -317,3 +317,28 @@ async def test_an_all_accepted_answer_is_the_bytes_orjson_builds(
     response = await client.post("/", content=orjson.dumps({"events": events}))
     assert response.status_code == 200
     assert response.content == orjson.dumps({"accepted": n, "rejected": []})
+
+
+async def test_a_client_gone_before_its_whole_body_gets_no_answer_and_no_error(
+    runtime: Runtime,
+) -> None:
+    from headcount.http.app import HeadcountApp
+
+    app = HeadcountApp(runtime)
+    messages = iter(
+        [
+            {"type": "http.request", "body": b'{"events":[', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[object] = []
+
+    async def receive() -> dict[str, object]:
+        return next(messages)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/collect", "headers": []}
+    await app(scope, receive, send)  # returns quietly: nothing raised for uvicorn to log
+    assert sent == []

@@ -534,6 +534,11 @@ def test_percent_encoded_paths_answer_like_the_canonical_ones(site: Site) -> Non
         canonical = conn.exchange(counts_request(token))
         assert views(spelled) == views(canonical) == (1, 1)
         assert spelled.body == canonical.body
+        # Both ways frame an answer alike: a length, never chunks.
+        assert spelled.header("content-length") == str(len(spelled.body))
+        assert spelled.header("transfer-encoding") is None
+        head = conn.exchange(counts_request(token, method="HEAD", path="/%63ounts"), head=True)
+        assert head.body == b"" and head.header("content-length") == str(len(canonical.body))
         preflight = conn.exchange(request("OPTIONS", "/%63ounts"))
         assert preflight.status == 204
         assert [n for n in preflight.names() if n.startswith("access-control-")] == (
@@ -587,5 +592,24 @@ def test_shutdown_answers_a_hot_request_whose_body_is_arriving_then_closes(
             assert_accepted(answer)
             assert answer.header("connection") == "close"
             assert arriving.closed_by_server()
+    finally:
+        site.server.stop()
+
+
+def test_shutdown_closes_after_a_hot_request_that_took_the_asgi_way(tmp_path: Path) -> None:
+    site = start_site(tmp_path)
+    try:
+        environment = site.new_environment()  # its env_key is not cached: the POST falls back
+        post = collect_request(site.beacon(new_video(), environment=environment))
+        with site.connect() as idle, site.connect() as arriving:
+            assert views(idle.exchange(counts_request(site.token(new_video())))) == (0, 0)
+            arriving.send(post[:-10])
+            site.server.server.should_exit = True
+            assert idle.closed_by_server()
+            arriving.send(post[-10:])
+            answer = arriving.read_response()
+            assert_accepted(answer)
+            assert answer.header("connection") == "close"
+            assert arriving.closed_by_server(timeout=0.5)
     finally:
         site.server.stop()

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from headcount.errors import BadRequest, HeadcountError, NotFound, PayloadTooLarge
+from headcount.errors import HeadcountError, NotFound, PayloadTooLarge
 from headcount.http.cold import cold_app
 from headcount.http.collector import CollectorEndpoint
 from headcount.http.counts import CountsEndpoint
@@ -44,6 +44,10 @@ _FIXED: dict[str, Reply] = {
     "preflight-collect": preflight_reply("POST, OPTIONS"),
     "missing": error_reply(NotFound("This node does not serve that path (see its --role).")),
 }
+
+
+class ClientGone(Exception):
+    """The client went away before sending the whole body."""
 
 
 class HeadcountApp:
@@ -140,20 +144,22 @@ class HeadcountApp:
         if route == "counts":
             reply = await self._counts(scope["query_string"])
         elif route == "collect":
-            body = await self._asgi_body(scope, receive)
+            try:
+                body = await self._asgi_body(scope, receive)
+            except ClientGone:
+                return  # nobody to answer
             reply = self._too_large() if body is None else await self._collect(body)
         else:
             reply = _FIXED[route]
         status, headers, body_out = reply
+        encoded = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        if status != 204:
+            # Framed like the hot path's answers: a length, not chunks (and HEAD says the
+            # length of the GET body it leaves out).
+            encoded.append((b"content-length", b"%d" % len(body_out)))
         if scope["method"] == "HEAD":
             body_out = b""
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-            }
-        )
+        await send({"type": "http.response.start", "status": status, "headers": encoded})
         await send({"type": "http.response.body", "body": body_out})
 
     async def _asgi_body(self, scope: Scope, receive: Receive) -> bytes | None:
@@ -166,7 +172,7 @@ class HeadcountApp:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                raise BadRequest("The client went away before sending the whole body.")
+                raise ClientGone
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:

@@ -191,6 +191,8 @@ class HotPathProtocol(HttpToolsProtocol):
         self._route = None
         self._body = []
         super().on_headers_complete()
+        if self._closing:  # shutdown() came while this request was ours: uvicorn closes after it
+            self.cycle.keep_alive = False
         for chunk in chunks:
             if chunk:
                 super().on_body(chunk)
