@@ -525,6 +525,24 @@ def test_malformed_request_line_is_400_and_closes_only_that_connection(site: Sit
         assert_accepted(bystander.exchange(collect_request(site.beacon(new_video()))))
 
 
+def test_answers_to_good_requests_go_out_before_the_400_of_a_bad_one_behind_them(
+    site: Site,
+) -> None:
+    # Hot answers wait in the loop's outbox until the round of I/O ends; the 400 uvicorn
+    # writes at once for the bad request must not overtake (or drop) them.
+    token = site.token(new_video())
+    with site.connect() as conn:
+        conn.send(
+            counts_request(token)
+            + request("OPTIONS", "/counts")
+            + b"GET /counts?token=x HTTP/1.1 extra\r\nHost: 127.0.0.1\r\n\r\n"
+        )
+        assert views(conn.read_response()) == (0, 0)
+        assert conn.read_response().status == 204
+        assert conn.read_response().status == 400
+        assert conn.closed_by_server()
+
+
 def test_percent_encoded_paths_answer_like_the_canonical_ones(site: Site) -> None:
     video = new_video()
     token = site.token(video)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import weakref
 from typing import Any, Final
 
 from uvicorn.config import Config
@@ -65,6 +66,49 @@ _INTERNAL_ERROR: Final = (
     b'content-length: 83\r\n\r\n{"error":{"type":"internal_error",'
     b'"messages":["The server failed to answer the request."]}}'
 )
+
+
+class _Outbox:
+    """Answers written together, once the loop has run every I/O callback of this round.
+
+    Writing each answer as soon as it is ready costs a ``send`` that, more often than not,
+    wakes the client's side up for that one answer; written back to back, the answers of one
+    round share the wake-ups. ``bench/`` measured +10-45 % fresh-token ``/counts`` req/s and
+    +3-20 % repeated-token on one core. An answer waits at most for the rest of its round.
+
+    Order on a connection is kept: an answer goes out before anything written later by the
+    same loop (uvicorn's tasks run after the flush, scheduled before them with ``call_soon``),
+    and the protocol flushes before every write or close of its own that bypasses the outbox.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._pending: list[tuple[asyncio.Transport, bytes, bool]] = []
+
+    def put(self, transport: asyncio.Transport, data: bytes, *, close: bool) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append((transport, data, close))
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for transport, data, close in pending:
+            if not transport.is_closing():
+                transport.write(data)
+                if close:
+                    transport.close()
+
+
+_OUTBOXES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Outbox] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _outbox(loop: asyncio.AbstractEventLoop) -> _Outbox:
+    outbox = _OUTBOXES.get(loop)
+    if outbox is None:
+        outbox = _OUTBOXES[loop] = _Outbox(loop)
+    return outbox
 
 
 def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
@@ -117,6 +161,7 @@ class HotPathProtocol(HttpToolsProtocol):
         self._size = 0
         self._head_only = False
         self._closing = False
+        self._outbox = _outbox(self.loop)
         # Requests begun on this connection, and the timer that closes it once idle.
         self._begun = 0
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -174,6 +219,7 @@ class HotPathProtocol(HttpToolsProtocol):
             reply = self._hot_app.reply_now(route, self._query, body)
         except Exception:
             log.exception("Failed to answer %s", self.url.decode("latin-1", "replace"))
+            self._outbox.flush()
             self.transport.write(_INTERNAL_ERROR)
             self.transport.close()
             return
@@ -208,7 +254,8 @@ class HotPathProtocol(HttpToolsProtocol):
             and self.parser.get_http_version() != "1.0"
             and self.parser.should_keep_alive()
         )
-        self.transport.write(
+        self._outbox.put(
+            self.transport,
             b"%b%b%b%b\r\n%b"
             % (
                 _head(status, headers),
@@ -217,11 +264,11 @@ class HotPathProtocol(HttpToolsProtocol):
                 # A 204 carries no body and must not say how long it is (RFC 9110, 8.6).
                 b"" if status == 204 else b"content-length: %d\r\n" % len(body),
                 b"" if self._head_only else body,
-            )
+            ),
+            close=not keep_alive,
         )
         self.server_state.total_requests += 1
         if not keep_alive:
-            self.transport.close()
             return
         if self._idle_timer is None:
             self._idle_timer = self.loop.call_later(
@@ -257,7 +304,12 @@ class HotPathProtocol(HttpToolsProtocol):
 
     # -- shutdown --------------------------------------------------------------------------
 
+    def send_400_response(self, msg: str) -> None:
+        self._outbox.flush()  # the answers to the good requests before the bad one go first
+        super().send_400_response(msg)
+
     def shutdown(self) -> None:
+        self._outbox.flush()  # uvicorn may close the connection now: answers first
         if self._route is not None:
             # A hot-path request is arriving: answer it, then close.
             self._closing = True
