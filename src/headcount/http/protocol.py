@@ -58,6 +58,7 @@ _STATUS_LINES: Final = {
 # it so whatever a handler does.
 _HEADS: dict[tuple[int, tuple[tuple[str, str], ...]], bytes] = {}
 _MAX_HEADS: Final = 256
+_HEADS_OF_LIST: dict[int, tuple[list[tuple[str, str]], int, bytes]] = {}
 _INTERNAL_ERROR: Final = (
     b"HTTP/1.1 500 Internal Server Error\r\n"
     b"content-type: application/json\r\n"
@@ -112,6 +113,11 @@ def _outbox(loop: asyncio.AbstractEventLoop) -> _Outbox:
 
 
 def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
+    # Handlers answer from a few constant header lists: find those by identity (the entry
+    # holds the list, so its id cannot be reused while the entry lives), others by content.
+    entry = _HEADS_OF_LIST.get(id(headers))
+    if entry is not None and entry[0] is headers and entry[1] == status:
+        return entry[2]
     key = (status, tuple(headers))
     head = _HEADS.get(key)
     if head is None:
@@ -121,6 +127,9 @@ def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
         )
         if len(_HEADS) < _MAX_HEADS:
             _HEADS[key] = head
+    if len(_HEADS_OF_LIST) >= _MAX_HEADS:
+        del _HEADS_OF_LIST[next(iter(_HEADS_OF_LIST))]
+    _HEADS_OF_LIST[id(headers)] = (headers, status, head)
     return head
 
 
@@ -172,7 +181,11 @@ class HotPathProtocol(HttpToolsProtocol):
     # -- parser callbacks ------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        # uvicorn's own begins the ASGI scope too; that waits for a request taking its way
+        # (:meth:`_asgi_scope`): a hot-path answer never reads it.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
         self._begun += 1
 
     def on_headers_complete(self) -> None:
@@ -189,6 +202,7 @@ class HotPathProtocol(HttpToolsProtocol):
             route = self._routes.get((method, path))
         if route is None:
             self._route = None
+            self._asgi_scope()
             super().on_headers_complete()
             return
         self._route = route
@@ -236,12 +250,20 @@ class HotPathProtocol(HttpToolsProtocol):
         chunks = self._body if body is None else [body]
         self._route = None
         self._body = []
+        self._asgi_scope()
         super().on_headers_complete()
         if self._closing:  # shutdown() came while this request was ours: uvicorn closes after it
             self.cycle.keep_alive = False
         for chunk in chunks:
             if chunk:
                 super().on_body(chunk)
+
+    def _asgi_scope(self) -> None:
+        """Begin the scope as uvicorn's ``on_message_begin`` does, keeping what was parsed."""
+        url, headers, expect_100_continue = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()
+        self.url, self.expect_100_continue = url, expect_100_continue
+        self.headers = self.scope["headers"] = headers
 
     def _write(self, reply: Reply) -> None:
         status, headers, body = reply

@@ -37,6 +37,9 @@ def preflight_reply(methods: str) -> Reply:
     )
 
 
+_ERROR_HEADERS: list[tuple[str, str]] = [*JSON, ("cache-control", "no-store")]
+
+
 def error_reply(exc: HeadcountError, extra: list[tuple[str, str]] | None = None) -> Reply:
     status, body = error_response(exc)
-    return status, [*JSON, ("cache-control", "no-store"), *(extra or [])], body
+    return status, [*_ERROR_HEADERS, *extra] if extra else _ERROR_HEADERS, body
