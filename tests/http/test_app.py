@@ -1,6 +1,8 @@
 import httpx
 import pytest
 
+from headcount.runtime import Runtime
+
 pytestmark = pytest.mark.anyio
 
 
@@ -22,3 +24,30 @@ async def test_preflight_is_answered_with_cors(client: httpx.AsyncClient, path: 
     assert response.status_code == 204
     assert response.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-methods" in response.headers
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+async def test_the_server_process_freezes_what_start_up_built(
+    runtime: Runtime, freeze: bool
+) -> None:
+    import gc
+
+    from headcount.http.app import HeadcountApp
+
+    app = HeadcountApp(runtime, freeze_after_start=freeze)
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent: list[str] = []
+
+    async def receive() -> dict[str, str]:
+        return next(messages)
+
+    async def send(message: dict[str, str]) -> None:
+        sent.append(message["type"])
+
+    gc.unfreeze()
+    try:
+        await app({"type": "lifespan"}, receive, send)
+        assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+        assert (gc.get_freeze_count() > 0) is freeze
+    finally:
+        gc.unfreeze()

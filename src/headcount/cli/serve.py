@@ -205,7 +205,7 @@ def _run_uvicorn(settings: Settings, log_level: str) -> None:
         "propagate": False,
     }
     config = uvicorn.Config(
-        HeadcountApp(build_runtime(settings)),
+        HeadcountApp(build_runtime(settings), freeze_after_start=True),
         host=settings.host,
         port=settings.port,
         http=HotPathProtocol,
