@@ -2,8 +2,10 @@
 
 No framework, no routing, no ASGI layer: ``GET`` (any path) answers a constant counts body
 with the same headers Headcount's ``/counts`` sends, ``POST`` (any path) reads the whole body,
-``orjson.loads`` it and answers 200 with a small JSON. Whatever Headcount reaches is compared with
-what this server reaches on the same core in the same run.
+``orjson.loads`` it and answers 200 with a small JSON. With ``--verify-key PEM``, ``GET`` first
+verifies the query's token the raw way (:func:`bench.tokens.raw_verify`), without a cache: the
+ceiling of the fresh-token case. Whatever Headcount reaches is compared with what this server
+reaches on the same core in the same run.
 
 Run: ``python -m bench.bare --port 41080``.
 """
@@ -13,13 +15,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from pathlib import Path
 from typing import cast
 
 import httptools
 import orjson
 import uvloop
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-__all__ = ["COUNTS_BODY", "BareProtocol", "response", "serve"]
+from bench.tokens import raw_verify
+
+__all__ = ["COUNTS_BODY", "BareProtocol", "BareVerifyProtocol", "response", "serve"]
 
 COUNTS_BODY = b'{"data":[{"views":95,"viewers":94,"updated_at":"2021-09-28T18:21:19Z"}]}'
 COLLECT_BODY = b'{"accepted":5,"rejected":[]}'
@@ -91,9 +99,40 @@ class BareProtocol(asyncio.Protocol):
             self.transport = None
 
 
-async def serve(host: str, port: int) -> None:
+class BareVerifyProtocol(BareProtocol):
+    """The ceiling of (b): ``GET`` runs :func:`bench.tokens.raw_verify` on the ``token`` of
+    the query (no cache: every request pays the whole verify), then answers as above."""
+
+    public_key: rsa.RSAPublicKey
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.url = b""
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_message_complete(self) -> None:
+        if self.parser.get_method() == b"GET":
+            token = self.url.partition(b"token=")[2].decode("ascii")
+            try:
+                raw_verify(token, self.public_key)
+            except (ValueError, InvalidSignature):
+                self._send(BAD_REPLY)
+                self._close()
+                return
+        super().on_message_complete()
+
+
+async def serve(host: str, port: int, verify_key: Path | None = None) -> None:
+    protocol: type[BareProtocol] = BareProtocol
+    if verify_key is not None:
+        public_key = serialization.load_pem_public_key(verify_key.read_bytes())
+        assert isinstance(public_key, rsa.RSAPublicKey)
+        BareVerifyProtocol.public_key = public_key
+        protocol = BareVerifyProtocol
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(BareProtocol, host, port, backlog=1024)
+    server = await loop.create_server(protocol, host, port, backlog=1024)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -105,8 +144,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--verify-key",
+        type=Path,
+        help="a PEM public key: GET verifies the query's token with it (the ceiling of (b))",
+    )
     args = parser.parse_args()
-    uvloop.run(serve(args.host, args.port))
+    uvloop.run(serve(args.host, args.port, args.verify_key))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bench.bare import COUNTS_BODY
 from bench.deployment import Deployment, deployment, serve_headcount, serve_plain_uvicorn
 from bench.report import SERIES_HEADERS, Metric, Ratio, Report, compare, markdown_table, series_row
-from bench.servers import SERVER_CPU, BenchError, free_port, start_server
+from bench.servers import SERVER_CPU, BenchError, ServerProcess, free_port, start_server
 from bench.tokens import VerifyRates, mint_token, mint_tokens
 from bench.wrk import FULL_CORE, LUA_DIR, Method, Series, Target, WrkRun, measure_interleaved
 
@@ -48,6 +48,7 @@ __all__ = ["CountsOptions", "cold_pool_size", "run"]
 
 CEILING = "bare uvloop+httptools GET (ceiling)"
 HOT = "headcount /counts, repeated token"
+BARE_VERIFY = "bare uvloop+httptools GET, raw verify of every token (ceiling of (b))"
 PLAIN = "headcount over plain uvicorn (ASGI way, no hot path), repeated token"
 
 # The pool must outlast the fastest possible verifier: a bare RSA verify loop, plus margin for
@@ -96,32 +97,61 @@ def _check_answer(url: str) -> None:
         raise BenchError(f"unexpected /counts body: {body}")
 
 
+def _public_key_file(target: Deployment) -> Path:
+    key = serialization.load_pem_private_key(target.private_key_pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    path = target.directory / "public.pem"
+    path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return path
+
+
+def _fresh_token_run(
+    server: ServerProcess, options: CountsOptions, hot_token: str, pool: Path, number: int
+) -> WrkRun:
+    """One kept fresh-token run on a just-started server: warm-up, then the pool in order."""
+    method = options.method
+    _check_answer(server.url(f"/counts?token={hot_token}"))
+    warm = Target("warm-up", server, f"/counts?token={hot_token}")
+    warm.run(method.warmup, method.connections, 0)
+    cold = Target(
+        "cold", server, "/", script=LUA_DIR / "tokens.lua", script_args=lambda _: [str(pool)]
+    )
+    run = cold.run(options.cold_duration, method.connections, number)
+    if run.script.get("wrapped") != "0":
+        raise BenchError(f"cold run {number} ran out of fresh tokens: {run.script}")
+    return run
+
+
 def _cold_runs(
     target: Deployment, options: CountsOptions, hot_token: str, pool: Path
-) -> tuple[Series, list[VerifyRates], list[dict[str, str]]]:
+) -> tuple[Series, Series, list[VerifyRates], list[dict[str, str]]]:
+    """(b), run by run: the raw verify rate, the bare server verifying every token (the
+    ceiling of this case), then Headcount, each on a freshly started server."""
     method = options.method
     runs: list[WrkRun] = []
+    bare_runs: list[WrkRun] = []
     rates: list[VerifyRates] = []
+    public_key = _public_key_file(target)
     for number in range(1, method.runs + 1):
         rates.append(_verify_rates())
         port = free_port()
+        argv = [sys.executable, "-m", "bench.bare", "--port", str(port)]
+        with start_server("bare-verify", [*argv, "--verify-key", str(public_key)], port) as bare:
+            bare_runs.append(_fresh_token_run(bare, options, hot_token, pool, number))
+        port = free_port()
         with serve_headcount(target, f"headcount-cold-{number}", port) as server:
-            _check_answer(server.url(f"/counts?token={hot_token}"))
-            warm = Target("warm-up", server, f"/counts?token={hot_token}")
-            warm.run(method.warmup, method.connections, 0)
-            cold = Target(
-                "cold",
-                server,
-                "/",
-                script=LUA_DIR / "tokens.lua",
-                script_args=lambda _: [str(pool)],
-            )
-            run = cold.run(options.cold_duration, method.connections, number)
-        if run.script.get("wrapped") != "0":
-            raise BenchError(f"cold run {number} ran out of fresh tokens: {run.script}")
-        runs.append(run)
+            runs.append(_fresh_token_run(server, options, hot_token, pool, number))
     scripts = [dict(r.script) for r in runs]
-    return Series("headcount /counts, fresh token", tuple(runs)), rates, scripts
+    return (
+        Series("headcount /counts, fresh token", tuple(runs)),
+        Series(BARE_VERIFY, tuple(bare_runs)),
+        rates,
+        scripts,
+    )
 
 
 def _cold_ratio(cold: Series, rates: list[VerifyRates], *, rsa_only: bool = False) -> Ratio:
@@ -173,7 +203,7 @@ def run(options: CountsOptions) -> Report:
                 method,
             )
         print("  (b) fresh token per request, a fresh server per run...", flush=True)
-        cold, rates, scripts = _cold_runs(target, options, hot_token, pool)
+        cold, bare_verify, rates, scripts = _cold_runs(target, options, hot_token, pool)
 
     ceiling = hot[CEILING]
     plain = hot[PLAIN]
@@ -181,6 +211,8 @@ def run(options: CountsOptions) -> Report:
     hot_ratio = compare(cached, ceiling)
     cold_ratio = _cold_ratio(cold, rates)
     cold_vs_rsa = _cold_ratio(cold, rates, rsa_only=True)
+    bare_verify_ratio = _cold_ratio(bare_verify, rates)
+    cold_vs_bare = compare(cold, bare_verify)
 
     details = "\n\n".join(
         [
@@ -190,6 +222,7 @@ def run(options: CountsOptions) -> Report:
                     series_row(ceiling, "1.00 (ceiling)"),
                     series_row(plain, f"{compare(plain, ceiling).decisive:.2f} x ceiling"),
                     series_row(cached, f"{hot_ratio.decisive:.2f} x ceiling"),
+                    series_row(bare_verify, f"{bare_verify_ratio.decisive:.2f} x raw token verify"),
                     series_row(cold, f"{cold_ratio.decisive:.2f} x raw token verify"),
                 ],
             ),
@@ -223,10 +256,16 @@ def run(options: CountsOptions) -> Report:
             + ".",
         ]
     )
-    notes = ceiling.notes() + plain.notes() + cached.notes() + cold.notes()
+    notes = ceiling.notes() + plain.notes() + cached.notes() + bare_verify.notes() + cold.notes()
     if notes:
         details += "\n\nNotes: " + "; ".join(notes) + "."
-    problems = ceiling.problems() + plain.problems() + cached.problems() + cold.problems()
+    problems = (
+        ceiling.problems()
+        + plain.problems()
+        + cached.problems()
+        + bare_verify.problems()
+        + cold.problems()
+    )
     if problems:
         details += "\n\nProblems (these void the affected rows): " + "; ".join(problems)
     metrics = (
@@ -242,6 +281,18 @@ def run(options: CountsOptions) -> Report:
             "≥ 0.60",
             f"{cold_ratio.text()}; {cold.requests_per_s:,.0f} req/s",
             cold_ratio.decisive >= 0.6 and cold.clean,
+        ),
+        Metric(
+            "bare ceiling verifying every token the raw way ÷ raw RS256 token verify rate",
+            "",
+            f"{bare_verify_ratio.text()}; {bare_verify.requests_per_s:,.0f} req/s",
+            None,
+        ),
+        Metric(
+            "/counts (b) fresh token ÷ that bare ceiling verifying every token",
+            "",
+            cold_vs_bare.text(),
+            None,
         ),
         Metric(
             "headcount over plain uvicorn (ASGI way, no hot path), /counts (a) ÷ bare ceiling",
@@ -270,6 +321,7 @@ def run(options: CountsOptions) -> Report:
         "plain_uvicorn": [asdict(r) for r in plain.runs],
         "hot": [asdict(r) for r in cached.runs],
         "cold": [asdict(r) for r in cold.runs],
+        "bare_verify": [asdict(r) for r in bare_verify.runs],
         "cold_scripts": scripts,
         "verify_rates": [first_rates.as_dict()] + [r.as_dict() for r in rates],
         "body": COUNTS_BODY.decode(),
