@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jwt
 import pytest
-from bench.bare import COUNTS_BODY, BareProtocol
+from bench.bare import COUNTS_BODY, BareProtocol, BareVerifyProtocol
 from bench.bodies import (
     PLACEHOLDERS,
     fill,
@@ -217,6 +217,31 @@ def test_bare_server_answers_get_and_post_over_a_real_socket() -> None:
     assert b"access-control-allow-origin: *" in get
     assert post.startswith(b"HTTP/1.1 200")
     assert bad.startswith(b"HTTP/1.1 400")
+
+
+def test_bare_verify_server_verifies_every_token_over_a_real_socket() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = time.time()
+    good = mint_token(key, "kid-1", {"sub": "v", "aud": "video_id", "exp": now + 60})
+    expired = mint_token(key, "kid-1", {"sub": "v", "aud": "video_id", "exp": now - 60})
+    tampered = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    BareVerifyProtocol.public_key = key.public_key()
+
+    async def ask(token: str) -> bytes:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(BareVerifyProtocol, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /counts?token=%s HTTP/1.1\r\nHost: b\r\n\r\n" % token.encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return head
+
+    assert asyncio.run(ask(good)).startswith(b"HTTP/1.1 200")
+    assert asyncio.run(ask(expired)).startswith(b"HTTP/1.1 400")
+    assert asyncio.run(ask(tampered)).startswith(b"HTTP/1.1 400")
 
 
 def test_main_refuses_unknown_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
