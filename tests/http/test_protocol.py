@@ -21,6 +21,7 @@ from headcount.auth.environments import initialize
 from headcount.auth.signing_keys import create_signing_key
 from headcount.bootstrap import build_runtime
 from headcount.http.app import HeadcountApp
+from headcount.http.reply import Reply
 from headcount.runtime import Runtime
 from headcount.sdk.signing import load_private_key, sign_viewer_counts
 from headcount.settings import load_settings
@@ -631,3 +632,28 @@ def test_shutdown_closes_after_a_hot_request_that_took_the_asgi_way(tmp_path: Pa
             assert arriving.closed_by_server(timeout=0.5)
     finally:
         site.server.stop()
+
+
+class _BrokenApp(HeadcountApp):
+    """A handler with a bug: what the protocol answers when ``reply_now`` raises."""
+
+    def reply_now(self, route: str, query_string: bytes, body: bytes) -> Reply | None:
+        raise RuntimeError("a bug in a hot-path handler")
+
+
+def test_a_failing_hot_handler_answers_a_500_envelope_and_closes(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"database_url": f"sqlite:///{tmp_path / 'headcount.db'}", "state_file": ""},
+        environ={},
+    )
+    server = ThreadedServer(_BrokenApp(build_runtime(settings))).start()
+    try:
+        with server.connect() as conn:
+            answer = conn.exchange(request("GET", "/counts?token=x"))
+            assert_envelope(answer, 500, "internal_error")
+            assert answer.header("connection") == "close"
+            assert conn.closed_by_server()  # and nothing after the announced length
+        with server.connect() as conn:  # the server itself is fine
+            assert conn.exchange(request("GET", "/healthz")).status == 200
+    finally:
+        server.stop()

@@ -42,6 +42,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from headcount.errors import HeadcountError, error_response
 from headcount.http.app import HeadcountApp
 from headcount.http.reply import Reply
 
@@ -59,13 +60,18 @@ _STATUS_LINES: Final = {
 _HEADS: dict[tuple[int, tuple[tuple[str, str], ...]], bytes] = {}
 _MAX_HEADS: Final = 256
 _HEADS_OF_LIST: dict[int, tuple[list[tuple[str, str]], int, bytes]] = {}
+_FAILED_STATUS, _FAILED_BODY = error_response(
+    HeadcountError("The server failed to answer the request.")
+)
+# The answer when a handler fails (a bug): written at once, then the connection is closed.
 _INTERNAL_ERROR: Final = (
-    b"HTTP/1.1 500 Internal Server Error\r\n"
-    b"content-type: application/json\r\n"
-    b"access-control-allow-origin: *\r\n"
-    b"connection: close\r\n"
-    b'content-length: 83\r\n\r\n{"error":{"type":"internal_error",'
-    b'"messages":["The server failed to answer the request."]}}'
+    _STATUS_LINES[_FAILED_STATUS]
+    + b"content-type: application/json\r\n"
+    + b"access-control-allow-origin: *\r\n"
+    + b"cache-control: no-store\r\n"
+    + b"connection: close\r\n"
+    + b"content-length: %d\r\n\r\n" % len(_FAILED_BODY)
+    + _FAILED_BODY
 )
 
 
