@@ -70,10 +70,6 @@ class Keyring:
         self._lookups = asyncio.Semaphore(LOOKUP_CONCURRENCY)
         self.store_lookups = 0  # how often the store was asked (observability and tests)
 
-    def cached(self, key_id: str) -> VerificationKey | None:
-        """The key if it is in memory: the common case, without a coroutine."""
-        return self._keys.get(key_id)
-
     def key_now(self, key_id: str, now: float) -> VerificationKey | None:
         """What memory knows of ``key_id`` without asking the store: the usable key, a
         :class:`TokenRefused` for a key known to be unusable, or ``None`` (ask :meth:`key`)."""

@@ -61,9 +61,6 @@ class TokenVerifier:
         )
         return verifier
 
-    def cached(self, token: str, now: float) -> VerifiedToken | None:
-        return self.cache.get(token, now)
-
     async def verify(self, token: str, now: float) -> VerifiedToken:
         """Verify ``token`` fully (no cache read) and cache it; raises :class:`TokenRefused`."""
         parsed = parse_token(token)
