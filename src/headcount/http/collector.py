@@ -127,6 +127,7 @@ class CollectorEndpoint:
         reply = self.post_now(body, now)
         if reply is not None:
             return reply
+        # Reads the body a second time: only on this rare way (an env_key not cached yet).
         rejected, groups = self._read(body)
         accepted = 0
         duplicates = 0
