@@ -100,6 +100,32 @@ class CollectorEndpoint:
         applied nothing, when it needs I/O first: an ``env_key`` not in the cache, or a live
         store that must be written over the network."""
         rejected, groups = self._read(body)
+        return self._apply_now(rejected, groups, now)
+
+    async def post(self, body: bytes, now: float) -> Reply:
+        rejected, groups = self._read(body)
+        reply = self._apply_now(rejected, groups, now)
+        if reply is not None:
+            return reply
+        accepted = 0
+        duplicates = 0
+        live = self.runtime.live
+        environments = self.environments
+        for env_key, (indices, events) in groups.items():
+            environment = await environments.resolve(env_key, now)
+            if environment is None:
+                rejected.extend((index, "unknown_env_key") for index in indices)
+                continue
+            result = await live.ingest(environment.id, events, now)
+            accepted += len(events)
+            duplicates += result.duplicates
+        return self._answer(accepted, duplicates, rejected)
+
+    def _apply_now(
+        self, rejected: list[tuple[int, str]], groups: dict[str, _Group], now: float
+    ) -> Reply | None:
+        """Apply the groups without waiting, or ``None`` (``rejected`` untouched, nothing
+        applied) when an ``env_key`` is not cached or the live store must be awaited."""
         environments = self.environments
         resolved: list[tuple[Environment | None, _Group]] = []
         for env_key, group in groups.items():
@@ -108,6 +134,7 @@ class CollectorEndpoint:
                 return None
             resolved.append((environment, group))
         live = self.runtime.live
+        rejected = list(rejected)  # the caller's list stays as read, for its own way
         accepted = 0
         duplicates = 0
         for environment, (indices, events) in resolved:
@@ -119,26 +146,6 @@ class CollectorEndpoint:
                 if accepted:  # the port's promise: an adapter answers None always or never
                     raise RuntimeError("the live store answered ingest_now only in part")
                 return None
-            accepted += len(events)
-            duplicates += result.duplicates
-        return self._answer(accepted, duplicates, rejected)
-
-    async def post(self, body: bytes, now: float) -> Reply:
-        reply = self.post_now(body, now)
-        if reply is not None:
-            return reply
-        # Reads the body a second time: only on this rare way (an env_key not cached yet).
-        rejected, groups = self._read(body)
-        accepted = 0
-        duplicates = 0
-        live = self.runtime.live
-        environments = self.environments
-        for env_key, (indices, events) in groups.items():
-            environment = await environments.resolve(env_key, now)
-            if environment is None:
-                rejected.extend((index, "unknown_env_key") for index in indices)
-                continue
-            result = await live.ingest(environment.id, events, now)
             accepted += len(events)
             duplicates += result.duplicates
         return self._answer(accepted, duplicates, rejected)

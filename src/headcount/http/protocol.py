@@ -54,12 +54,10 @@ _STATUS_LINES: Final = {
     status.value: b"HTTP/1.1 %d %b\r\n" % (status.value, status.phrase.encode())
     for status in http.HTTPStatus
 }
-# Status line and headers (without date and content-length) of each distinct reply shape.
-# Replies come from a handful of constant header lists, so this stays small; the bound keeps
-# it so whatever a handler does.
-_HEADS: dict[tuple[int, tuple[tuple[str, str], ...]], bytes] = {}
+# Status line and headers (without date and content-length) of each reply's header list, by
+# the list's id; bounded, oldest out first, whatever a handler does.
+_HEADS: dict[int, tuple[list[tuple[str, str]], int, bytes]] = {}
 _MAX_HEADS: Final = 256
-_HEADS_OF_LIST: dict[int, tuple[list[tuple[str, str]], int, bytes]] = {}
 _FAILED_STATUS, _FAILED_BODY = error_response(
     HeadcountError("The server failed to answer the request.")
 )
@@ -120,22 +118,16 @@ def _outbox(loop: asyncio.AbstractEventLoop) -> _Outbox:
 
 def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
     # Handlers answer from a few constant header lists: find those by identity (the entry
-    # holds the list, so its id cannot be reused while the entry lives), others by content.
-    entry = _HEADS_OF_LIST.get(id(headers))
+    # holds the list, so its id cannot be reused while the entry lives).
+    entry = _HEADS.get(id(headers))
     if entry is not None and entry[0] is headers and entry[1] == status:
         return entry[2]
-    key = (status, tuple(headers))
-    head = _HEADS.get(key)
-    if head is None:
-        head = _STATUS_LINES.get(status, b"HTTP/1.1 %d \r\n" % status) + b"".join(
-            b"%b: %b\r\n" % (name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in headers
-        )
-        if len(_HEADS) < _MAX_HEADS:
-            _HEADS[key] = head
-    if len(_HEADS_OF_LIST) >= _MAX_HEADS:
-        del _HEADS_OF_LIST[next(iter(_HEADS_OF_LIST))]
-    _HEADS_OF_LIST[id(headers)] = (headers, status, head)
+    head = _STATUS_LINES.get(status, b"HTTP/1.1 %d \r\n" % status) + b"".join(
+        b"%b: %b\r\n" % (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers
+    )
+    if len(_HEADS) >= _MAX_HEADS:
+        del _HEADS[next(iter(_HEADS))]
+    _HEADS[id(headers)] = (headers, status, head)
     return head
 
 
