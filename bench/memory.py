@@ -114,7 +114,7 @@ def _headcount(views: int, videos: int) -> Callable[[], int]:
         stats = await store.stats()
         total = 0
         for video_id in video_ids:
-            total += (await store.counts(ENVIRONMENT, "video_id", video_id)).views
+            total += (await store.counts(ENVIRONMENT, "video_id", video_id, now)).views
         if stats.happening != views or total != views:
             raise BenchError(f"the store counts {stats.happening} happening / {total} by video")
         return stats.happening

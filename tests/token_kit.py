@@ -161,11 +161,11 @@ class TableLiveStore:
     def updated_at(self) -> float:
         return self._updated_at
 
-    async def counts(self, environment_id: str, id_type: str, id_value: str) -> Counts:
-        return self.table.get((environment_id, id_type, id_value), Counts(0, 0))
-
-    def counts_now(self, environment_id: str, id_type: str, id_value: str) -> Counts | None:
+    def immediate(self) -> None:
         return None  # behaves like a store on the network: always awaited
+
+    async def counts(self, environment_id: str, id_type: str, id_value: str, now: float) -> Counts:
+        return self.table.get((environment_id, id_type, id_value), Counts(0, 0))
 
     async def start(self, now: float) -> None:
         self._updated_at = now

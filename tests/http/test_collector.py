@@ -37,7 +37,7 @@ def replay(scenario: str) -> list[tuple[float, bytes]]:
 
 
 async def counts(runtime: Runtime, env: Environment, id_type: str, value: str) -> tuple[int, int]:
-    result = await runtime.live.counts(env.id, id_type, value)
+    result = await runtime.live.counts(env.id, id_type, value, runtime.clock())
     return result.views, result.viewers
 
 
@@ -234,7 +234,7 @@ async def test_bad_events_are_reported_and_never_cost_their_neighbours(
         ],
     }
     assert await counts(runtime, env, "video_id", "mix") == (2, 2)
-    assert await runtime.live.counts(other.id, "video_id", "mix") == Counts(1, 1)
+    assert await runtime.live.counts(other.id, "video_id", "mix", runtime.clock()) == Counts(1, 1)
     metrics = (await client.get("/metrics")).text
     assert 'headcount_collector_events_rejected_total{reason="unknown_env_key"} 2' in metrics
     assert (

@@ -49,9 +49,9 @@ def plan(**changes: Any) -> AudiencePlan:
 async def store_counts(runtime: Runtime, env: Environment, audience: Audience) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for video in audience.videos:
-        by_video = await runtime.live.counts(env.id, "video_id", video.video_id)
+        by_video = await runtime.live.counts(env.id, "video_id", video.video_id, runtime.clock())
         playback_id = audience.playback_id(video.video_id)
-        by_playback = await runtime.live.counts(env.id, "playback_id", playback_id)
+        by_playback = await runtime.live.counts(env.id, "playback_id", playback_id, runtime.clock())
         assert by_playback == by_video, "the playback id is derived from the Mux-style URL"
         out[video.video_id] = by_video
     return out

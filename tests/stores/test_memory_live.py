@@ -28,7 +28,7 @@ def start(view: str, video: str = "vid", viewer: str | None = None, seq: int = 1
 
 
 async def video(store: MemoryLiveStore, vid: str = "vid", env: str = ENV) -> tuple[int, int]:
-    counts = await store.counts(env, "video_id", vid)
+    counts = await store.counts(env, "video_id", vid, T0)
     return counts.views, counts.viewers
 
 
@@ -89,12 +89,12 @@ async def test_views_and_viewers_per_id_type() -> None:
     result = await store.ingest(ENV, events, T0)
     assert (result.applied, result.duplicates) == (3, 0)
     assert await video(store) == (3, 2)
-    assert await store.counts(ENV, "asset_id", "as1") == Counts(1, 1)
-    assert await store.counts(ENV, "playback_id", "PB1") == Counts(1, 1)
-    assert await store.counts(ENV, "live_stream_id", "ls1") == Counts(1, 1)
-    assert await store.counts(ENV, "playback_id", "vid") == Counts(0, 0)
-    assert await store.counts(ENV, "no_such_type", "vid") == Counts(0, 0)
-    assert await store.counts("other-env", "video_id", "vid") == Counts(0, 0)
+    assert await store.counts(ENV, "asset_id", "as1", T0) == Counts(1, 1)
+    assert await store.counts(ENV, "playback_id", "PB1", T0) == Counts(1, 1)
+    assert await store.counts(ENV, "live_stream_id", "ls1", T0) == Counts(1, 1)
+    assert await store.counts(ENV, "playback_id", "vid", T0) == Counts(0, 0)
+    assert await store.counts(ENV, "no_such_type", "vid", T0) == Counts(0, 0)
+    assert await store.counts("other-env", "video_id", "vid", T0) == Counts(0, 0)
     assert await store.stats() == LiveStats(views=3, happening=3)
 
 
@@ -259,7 +259,7 @@ async def test_state_survives_a_restart(tmp_path: Path) -> None:
     assert await video(second) == (3, 2)
     assert await video(second, "other") == (0, 0)
     assert await video(second, env="env-2") == (1, 1)
-    assert await second.counts(ENV, "playback_id", "PB") == Counts(1, 1)
+    assert await second.counts(ENV, "playback_id", "PB", T0) == Counts(1, 1)
     assert await second.stats() == LiveStats(views=5, happening=4)
     assert second.updated_at == T0 + 10
     # Per-view state came back: dedupe, the paused flag and the viewer identity.
@@ -392,13 +392,13 @@ async def test_a_delta_event_repeating_the_ids_changes_nothing_and_a_new_id_move
         T0 + 1,
     )
     assert await video(store, "a") == (1, 1)
-    assert (await store.counts(ENV, "asset_id", "as1")).views == 1
-    assert (await store.counts(ENV, "live_stream_id", "ls1")).views == 1
+    assert (await store.counts(ENV, "asset_id", "as1", T0)).views == 1
+    assert (await store.counts(ENV, "live_stream_id", "ls1", T0)).views == 1
     await store.ingest(ENV, [ev("v1", "hb", 5, video_id="b", asset_id="as1")], T0 + 2)
     assert await video(store, "a") == (0, 0)
     assert await video(store, "b") == (1, 1)
-    assert (await store.counts(ENV, "asset_id", "as1")).views == 1
+    assert (await store.counts(ENV, "asset_id", "as1", T0)).views == 1
     await store.ingest(ENV, [ev("v1", "hb", 6, live_stream_id="ls2")], T0 + 3)
-    assert (await store.counts(ENV, "live_stream_id", "ls1")).views == 0
-    assert (await store.counts(ENV, "live_stream_id", "ls2")).views == 1
+    assert (await store.counts(ENV, "live_stream_id", "ls1", T0)).views == 0
+    assert (await store.counts(ENV, "live_stream_id", "ls2", T0)).views == 1
     assert await video(store, "b") == (1, 1)

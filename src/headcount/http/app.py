@@ -92,13 +92,17 @@ class HeadcountApp:
         return "cold"
 
     def hot_routes(self) -> dict[tuple[bytes, bytes], str]:
-        """``(method, path) -> route`` for every request :meth:`reply_now` may answer."""
+        """``(method, path) -> route`` for every request :meth:`reply_now` may answer. With a
+        live store that must be awaited (decided once, here), ``/counts`` and the collector
+        take the ASGI way on every request; their preflights stay hot."""
+        awaited = self.runtime.live.immediate() is None
         routes: dict[tuple[bytes, bytes], str] = {}
         for path in ("/counts", *COLLECT_PATHS):
             for method in ("GET", "HEAD", "POST", "OPTIONS"):
                 route = self._route(method, path)
-                if route != "cold":
-                    routes[method.encode(), path.encode()] = route
+                if route == "cold" or (awaited and route in ("counts", "collect")):
+                    continue
+                routes[method.encode(), path.encode()] = route
         return routes
 
     def reply_now(self, route: str, query_string: bytes, body: bytes) -> Reply | None:

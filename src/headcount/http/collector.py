@@ -26,6 +26,7 @@ from headcount.metrics import Counter
 from headcount.runtime import Runtime
 from headcount.stores.control import Environment
 from headcount.stores.environment_cache import MISS, EnvironmentCache
+from headcount.stores.live import ImmediateLiveStore
 
 __all__ = ["CollectorEndpoint"]
 
@@ -44,6 +45,7 @@ class CollectorEndpoint:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.environments = EnvironmentCache(runtime.control)
+        self._immediate = runtime.live.immediate()
         metrics = runtime.metrics
         self._requests = metrics.counter(
             "headcount_collector_requests_total", "Beacon POSTs that reached the collector."
@@ -96,17 +98,19 @@ class CollectorEndpoint:
         return rejected, groups
 
     def post_now(self, body: bytes, now: float) -> Reply | None:
-        """The answer without a coroutine (the server's hot path), or ``None``, having
-        applied nothing, when it needs I/O first: an ``env_key`` not in the cache, or a live
-        store that must be written over the network."""
+        """The answer without a coroutine (the server's hot path, for a live store that
+        answers without I/O), or ``None``, having applied nothing, when an ``env_key`` is not
+        in the cache yet."""
+        assert self._immediate is not None, "hot path built for a store that must be awaited"
         rejected, groups = self._read(body)
-        return self._apply_now(rejected, groups, now)
+        return self._apply_now(self._immediate, rejected, groups, now)
 
     async def post(self, body: bytes, now: float) -> Reply:
         rejected, groups = self._read(body)
-        reply = self._apply_now(rejected, groups, now)
-        if reply is not None:
-            return reply
+        if self._immediate is not None:
+            reply = self._apply_now(self._immediate, rejected, groups, now)
+            if reply is not None:
+                return reply
         accepted = 0
         duplicates = 0
         live = self.runtime.live
@@ -122,10 +126,14 @@ class CollectorEndpoint:
         return self._answer(accepted, duplicates, rejected)
 
     def _apply_now(
-        self, rejected: list[tuple[int, str]], groups: dict[str, _Group], now: float
+        self,
+        live: ImmediateLiveStore,
+        rejected: list[tuple[int, str]],
+        groups: dict[str, _Group],
+        now: float,
     ) -> Reply | None:
         """Apply the groups without waiting, or ``None`` (``rejected`` untouched, nothing
-        applied) when an ``env_key`` is not cached or the live store must be awaited."""
+        applied) when an ``env_key`` is not cached."""
         environments = self.environments
         resolved: list[tuple[Environment | None, _Group]] = []
         for env_key, group in groups.items():
@@ -133,7 +141,6 @@ class CollectorEndpoint:
             if environment is MISS:
                 return None
             resolved.append((environment, group))
-        live = self.runtime.live
         rejected = list(rejected)  # the caller's list stays as read, for its own way
         accepted = 0
         duplicates = 0
@@ -142,10 +149,6 @@ class CollectorEndpoint:
                 rejected.extend((index, "unknown_env_key") for index in indices)
                 continue
             result = live.ingest_now(environment.id, events, now)
-            if result is None:
-                if accepted:  # the port's promise: an adapter answers None always or never
-                    raise RuntimeError("the live store answered ingest_now only in part")
-                return None
             accepted += len(events)
             duplicates += result.duplicates
         return self._answer(accepted, duplicates, rejected)

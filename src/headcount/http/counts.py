@@ -2,7 +2,10 @@
 
 A hot path, dispatched by :class:`~headcount.http.app.HeadcountApp` without a framework. A
 repeated token costs a dict lookup (the verified-token cache), one LiveStore read and one bytes
-template filled in; only a token never seen before pays the RSA verify.
+template filled in; only a token never seen before pays the RSA verify. With a live store that
+answers without I/O (memory) :meth:`CountsEndpoint.get_now` serves it in the parser callback;
+with one on the network (Redis) every request awaits :meth:`CountsEndpoint.get`, and the store
+caches reads per node for the snapshot interval.
 
 Answers (every one with ``Access-Control-Allow-Origin: *``: browsers call it cross-origin):
 - 200 ``{"data":[{"views":N,"viewers":M,"updated_at":"YYYY-MM-DDTHH:MM:SSZ"}]}`` for the
@@ -74,6 +77,7 @@ class CountsEndpoint:
         self.verifier = TokenVerifier.for_runtime(runtime)
         self._cache = self.verifier.cache
         self._live = runtime.live
+        self._immediate = runtime.live.immediate()
         max_age = max(0, int(runtime.settings.snapshot_interval))
         self._ok_headers: list[tuple[str, str]] = [
             *JSON,
@@ -83,23 +87,24 @@ class CountsEndpoint:
         self._stamp = b""
 
     def get_now(self, query_string: bytes, now: float) -> Reply | None:
-        """The answer without a coroutine (the server's hot path), or ``None`` when it needs
-        I/O first: a key not yet in memory, or a live store that must be asked over the
-        network. Refusals raise :class:`~headcount.errors.HeadcountError` either way."""
+        """The answer without a coroutine (the server's hot path, for a live store that
+        answers without I/O), or ``None`` when the token's key is not in memory yet.
+        Refusals raise :class:`~headcount.errors.HeadcountError` either way."""
+        assert self._immediate is not None, "hot path built for a store that must be awaited"
         token = token_from_query(query_string)
         verified = self._cache.get(token, now) or self.verifier.verify_now(token, now)
         if verified is None:
             return None
-        counts = self._live.counts_now(verified.environment_id, verified.id_type, verified.id)
-        return None if counts is None else self._answer(counts)
+        return self._answer(
+            self._immediate.counts_now(verified.environment_id, verified.id_type, verified.id)
+        )
 
     async def get(self, query_string: bytes, now: float) -> Reply:
-        reply = self.get_now(query_string, now)
-        if reply is not None:
-            return reply
         token = token_from_query(query_string)
         verified = self._cache.get(token, now) or await self.verifier.verify(token, now)
-        counts = await self._live.counts(verified.environment_id, verified.id_type, verified.id)
+        counts = await self._live.counts(
+            verified.environment_id, verified.id_type, verified.id, now
+        )
         return self._answer(counts)
 
     def _answer(self, counts: Counts) -> Reply:

@@ -1,10 +1,18 @@
 """The ``LiveStore`` port: views and the counters kept from their transitions.
 
-Adapters: memory (default, one process). See DESIGN.md "Ports and adapters".
+Adapters, chosen by URL in :func:`headcount.stores.live_url.open_live_store`: memory (default,
+one process) and Redis / Redis Cluster (any number of stateless nodes). See DESIGN.md "Ports
+and adapters" and "Scale-out".
 
-The port is shaped so a Redis adapter can run each method as Lua scripts: every call names the
-environment and carries the server time (``now``) as an argument, events arrive already checked
-(:class:`~headcount.core.events.ViewEvent`), and nothing reads a clock or returns live objects.
+Every call names the environment and carries the server time (``now``) as an argument, events
+arrive already checked (:class:`~headcount.core.events.ViewEvent`), and nothing returns live
+objects, so an adapter may run each method as scripts on a server.
+
+**Whether a store answers without I/O is decided once**, when the app is built, by
+:meth:`LiveStore.immediate`: the memory store returns its synchronous face
+(:class:`ImmediateLiveStore`), which the server's hot paths call in the parser callback; a
+network store returns ``None`` and every hot path awaits it. Nothing tries one way and falls
+back to the other per request.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from typing import Protocol
 
 from headcount.core.events import ViewEvent
 
-__all__ = ["Counts", "IngestResult", "LiveStats", "LiveStore"]
+__all__ = ["Counts", "ImmediateLiveStore", "IngestResult", "LiveStats", "LiveStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,25 +50,21 @@ class LiveStore(Protocol):
         """Epoch seconds when the counters were last brought up to date (the last sweep)."""
         ...
 
-    async def counts(self, environment_id: str, id_type: str, id_value: str) -> Counts: ...
+    def immediate(self) -> ImmediateLiveStore | None:
+        """This store's synchronous face when it answers without I/O, else ``None``. Asked
+        once, when the app is built."""
+        ...
 
-    def counts_now(self, environment_id: str, id_type: str, id_value: str) -> Counts | None:
-        """:meth:`counts` without a coroutine, for the server's hot path; ``None`` when this
-        adapter has to wait for I/O to answer (the caller then awaits :meth:`counts`)."""
+    async def counts(self, environment_id: str, id_type: str, id_value: str, now: float) -> Counts:
+        """The counts of one counter key as of ``now``; an id nobody watches reads 0/0."""
         ...
 
     async def ingest(
         self, environment_id: str, events: Sequence[ViewEvent], now: float
     ) -> IngestResult:
-        """Apply events of one environment, in order, received at ``now`` (epoch seconds)."""
-        ...
-
-    def ingest_now(
-        self, environment_id: str, events: Sequence[ViewEvent], now: float
-    ) -> IngestResult | None:
-        """:meth:`ingest` without a coroutine, for the server's hot path; ``None``, having
-        changed nothing, when this adapter has to wait for I/O (the caller then awaits
-        :meth:`ingest`). An adapter answers ``None`` always or never."""
+        """Apply events of one environment, in order, received at ``now`` (epoch seconds).
+        Returns only once they are stored: the collector acknowledges nothing else. Raises
+        :class:`~headcount.errors.StoreUnavailable` when the store cannot be reached."""
         ...
 
     async def sweep(self, now: float) -> int:
@@ -77,3 +81,14 @@ class LiveStore(Protocol):
     async def start(self, now: float) -> None: ...
 
     async def close(self, now: float) -> None: ...
+
+
+class ImmediateLiveStore(LiveStore, Protocol):
+    """A live store that never waits for I/O (memory): the same reads and writes, without a
+    coroutine, for the hot paths answered in the parser callback."""
+
+    def counts_now(self, environment_id: str, id_type: str, id_value: str) -> Counts: ...
+
+    def ingest_now(
+        self, environment_id: str, events: Sequence[ViewEvent], now: float
+    ) -> IngestResult: ...

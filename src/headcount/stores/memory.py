@@ -101,11 +101,14 @@ class MemoryLiveStore:
     def updated_at(self) -> float:
         return self._updated_at
 
-    async def counts(self, environment_id: str, id_type: str, id_value: str) -> Counts:
+    def immediate(self) -> MemoryLiveStore:
+        return self  # memory never waits
+
+    async def counts(self, environment_id: str, id_type: str, id_value: str, now: float) -> Counts:
         return self.counts_now(environment_id, id_type, id_value)
 
     def counts_now(self, environment_id: str, id_type: str, id_value: str) -> Counts:
-        """:meth:`counts` without the coroutine: memory never waits."""
+        """:meth:`counts` without the coroutine (the counters are always up to date)."""
         env = self._environments.code(environment_id)
         type_index = _ID_TYPE_INDEX.get(id_type)
         content = self._contents.code(id_value)
