@@ -1,109 +1,32 @@
-"""Counter arithmetic, by transitions only (DESIGN.md "The way data flows").
+"""Counter arithmetic: which counter keys one view's transition touches (pure).
 
-A counter key is ``(environment, id_type, id)`` — any hashable value here; the memory store
-uses interned integers. For each key, ``views`` is the number of happening views with that id
-and ``viewers`` the number of distinct viewer identities among them. Viewers are a multiset
-(viewer -> how many of its views are happening with that id), so ``viewers`` moves only when a
-viewer's count goes 0 -> 1 or 1 -> 0; it is a :class:`~headcount.core.multiset.ViewerMultiset`
-(a flat array, ~16 B per viewer). A view that is its own viewer (viewer ``0``: no viewer id
-known) is distinct from every other by definition, so it is only counted (``solo``) and costs
-no multiset entry.
-
-Nothing here runs per heartbeat: only a view starting or stopping to happen, or changing its
-ids, calls :meth:`Counters.transition`. A key whose ``views`` reaches 0 is forgotten, so the
-table holds only ids someone is watching.
+A view counts under each of its content ids (a counter key ``(environment, id_type, id)``) as
+its viewer identity. When it moves from counting under ``before`` as ``before_viewer`` to
+counting under ``after`` as ``after_viewer`` (either side may be empty: it starts or stops
+happening), :func:`counter_changes` says which memberships end and which begin; keys on both
+sides with the same viewer are left alone. Every live store applies exactly these changes:
+the memory store to its counters (:mod:`headcount.stores.memory_counters`), the Redis store to
+its counter sub-keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
-from typing import Generic, TypeVar
+from collections.abc import Hashable
+from typing import TypeVar
 
-from headcount.core.multiset import ViewerMultiset
-
-__all__ = ["CounterRecord", "CounterUnderflow", "Counters"]
+__all__ = ["counter_changes"]
 
 K = TypeVar("K", bound=Hashable)
 
 
-class CounterUnderflow(RuntimeError):
-    """A view was taken out of a counter it was never added to: a bug, never bad input."""
-
-
-class CounterRecord:
-    __slots__ = ("solo", "viewers", "views")
-
-    def __init__(self) -> None:
-        self.views = 0
-        self.solo = 0
-        self.viewers = ViewerMultiset()
-
-    @property
-    def viewer_count(self) -> int:
-        return len(self.viewers) + self.solo
-
-
-class Counters(Generic[K]):
-    def __init__(self) -> None:
-        self._records: dict[K, CounterRecord] = {}
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def __iter__(self) -> Iterator[K]:
-        return iter(self._records)
-
-    def counts(self, key: K) -> tuple[int, int]:
-        """``(views, viewers)``; a key nobody watches reads ``(0, 0)``."""
-        record = self._records.get(key)
-        return (0, 0) if record is None else (record.views, record.viewer_count)
-
-    def add(self, key: K, viewer: int) -> None:
-        record = self._records.get(key)
-        if record is None:
-            record = self._records[key] = CounterRecord()
-        record.views += 1
-        if viewer == 0:
-            record.solo += 1
-        else:
-            record.viewers.add(viewer)
-
-    def remove(self, key: K, viewer: int) -> None:
-        record = self._records.get(key)
-        if record is None:
-            raise CounterUnderflow(f"no happening view under {key!r}")
-        if viewer == 0:
-            if record.solo == 0:
-                raise CounterUnderflow(f"no solo viewer under {key!r}")
-            record.solo -= 1
-        else:
-            try:
-                record.viewers.remove(viewer)
-            except KeyError:
-                raise CounterUnderflow(f"viewer not counted under {key!r}") from None
-        record.views -= 1
-        if record.views == 0:
-            del self._records[key]
-
-    def transition(
-        self,
-        before: tuple[K, ...],
-        before_viewer: int,
-        after: tuple[K, ...],
-        after_viewer: int,
-    ) -> None:
-        """One view moves from counting under ``before`` (as ``before_viewer``) to counting
-        under ``after`` (as ``after_viewer``); either side may be empty. Keys present on both
-        sides with the same viewer are left alone."""
-        if before_viewer == after_viewer:
-            for key in before:
-                if key not in after:
-                    self.remove(key, before_viewer)
-            for key in after:
-                if key not in before:
-                    self.add(key, after_viewer)
-        else:
-            for key in before:
-                self.remove(key, before_viewer)
-            for key in after:
-                self.add(key, after_viewer)
+def counter_changes(
+    before: tuple[K, ...], before_viewer: object, after: tuple[K, ...], after_viewer: object
+) -> tuple[tuple[K, ...], tuple[K, ...]]:
+    """``(removed, added)``: the keys the view stops counting under (as ``before_viewer``)
+    and starts counting under (as ``after_viewer``)."""
+    if before_viewer != after_viewer:
+        return before, after
+    return (
+        tuple(key for key in before if key not in after),
+        tuple(key for key in after if key not in before),
+    )

@@ -38,15 +38,24 @@ from headcount.core.events import ViewEvent, playback_id_from_source_url
 from headcount.core.identity import VIEWER_COOKIE, VIEWER_USER, viewer_hash
 
 __all__ = [
+    "EFFECT_ENDS",
+    "EFFECT_FIRST_SEEN_STARTS",
+    "EFFECT_LEAVES",
+    "EFFECT_RESUMES",
+    "EFFECT_STARTS",
     "ENDED",
     "EXPLICIT_PLAYBACK",
+    "KIND_MASK",
+    "KIND_SHIFT",
     "NEW_VIEW",
     "PAUSED",
+    "SEQUENCE_MEMORY",
     "STARTED",
     "STATE_EVENTS",
     "ViewState",
     "accept_sequence",
     "counter_ids",
+    "event_effects",
     "is_happening",
     "step",
     "viewer_kind",
@@ -57,18 +66,38 @@ STARTED: Final[int] = 1
 PAUSED: Final[int] = 2
 ENDED: Final[int] = 4
 EXPLICIT_PLAYBACK: Final[int] = 8
-_KIND_SHIFT: Final[int] = 4
-_KIND_MASK: Final[int] = 3 << _KIND_SHIFT
+KIND_SHIFT: Final[int] = 4
+KIND_MASK: Final[int] = 3 << KIND_SHIFT
 
 # How many sequence numbers below the highest one a view remembers (one bit each).
 SEQUENCE_MEMORY: Final[int] = 64
 _SEEN_MASK: Final[int] = (1 << SEQUENCE_MEMORY) - 1
 
-_RESUME: Final[frozenset[str]] = frozenset({"play", "playing"})
-_LEAVE: Final[frozenset[str]] = frozenset({"pause", "ended"})
-_FIRST_SEEN_STARTS: Final[frozenset[str]] = frozenset({"hb", "pause", "ended"})
+# What an event does to a view's flags, as bits: :func:`event_effects` classifies an event
+# once, and :func:`step` applies the bits. The Redis adapter's Lua twin of ``step`` is handed
+# the same bits (so the name tables live only here); one table of cases runs both
+# (tests/stores/test_step_twins.py).
+EFFECT_STARTS: Final[int] = 1  # `viewstart`, or any event carrying `view_start`
+EFFECT_RESUMES: Final[int] = 2  # starts the view too, and un-pauses it
+EFFECT_LEAVES: Final[int] = 4  # pauses
+EFFECT_ENDS: Final[int] = 8  # ends it for good (a tombstone)
+EFFECT_FIRST_SEEN_STARTS: Final[int] = 16  # starts a view first seen through this event
+
+_NAME_EFFECTS: Final[dict[str, int]] = {
+    "viewstart": EFFECT_STARTS,
+    "play": EFFECT_RESUMES,
+    "playing": EFFECT_RESUMES,
+    "pause": EFFECT_LEAVES | EFFECT_FIRST_SEEN_STARTS,
+    "ended": EFFECT_LEAVES | EFFECT_FIRST_SEEN_STARTS,
+    "hb": EFFECT_FIRST_SEEN_STARTS,
+    "viewend": EFFECT_ENDS,
+}
 # Event names that can change a known view's flags.
-STATE_EVENTS: Final[frozenset[str]] = _RESUME | _LEAVE | {"viewend", "viewstart"}
+STATE_EVENTS: Final[frozenset[str]] = frozenset(
+    name
+    for name, effects in _NAME_EFFECTS.items()
+    if effects & (EFFECT_STARTS | EFFECT_RESUMES | EFFECT_LEAVES | EFFECT_ENDS)
+)
 
 
 class ViewState(NamedTuple):
@@ -84,7 +113,7 @@ NEW_VIEW: Final[ViewState] = ViewState(0, None, None, None, None, 0)
 
 
 def viewer_kind(state: ViewState) -> int:
-    return (state.flags & _KIND_MASK) >> _KIND_SHIFT
+    return (state.flags & KIND_MASK) >> KIND_SHIFT
 
 
 def is_happening(flags: int, count_paused: bool) -> bool:
@@ -98,19 +127,27 @@ def counter_ids(state: ViewState) -> tuple[tuple[int, str], ...]:
     return tuple((index, value) for index, value in enumerate(ids) if value is not None)
 
 
+def event_effects(event: ViewEvent) -> int:
+    """The ``EFFECT_*`` bits of one event."""
+    effects = _NAME_EFFECTS.get(event.name, 0)
+    return effects | EFFECT_STARTS if event.starts else effects
+
+
 def step(state: ViewState, event: ViewEvent, *, first_seen: bool = False) -> ViewState:
     """The view after ``event``. ``first_seen``: no earlier event of this view is known."""
     flags = state.flags
     if flags & ENDED:
         return state
-    name = event.name
-    if name == "viewend":
+    effects = event_effects(event)
+    if effects & EFFECT_ENDS:
         return state._replace(flags=flags | ENDED)
-    if event.starts or name in _RESUME or (first_seen and name in _FIRST_SEEN_STARTS):
+    if effects & (EFFECT_STARTS | EFFECT_RESUMES) or (
+        first_seen and effects & EFFECT_FIRST_SEEN_STARTS
+    ):
         flags |= STARTED
-    if name in _RESUME:
+    if effects & EFFECT_RESUMES:
         flags &= ~PAUSED
-    elif name in _LEAVE:
+    elif effects & EFFECT_LEAVES:
         flags |= PAUSED
 
     video_id = event.video_id or state.video_id
@@ -124,12 +161,12 @@ def step(state: ViewState, event: ViewEvent, *, first_seen: bool = False) -> Vie
         playback_id = playback_id_from_source_url(event.source_url)
 
     viewer = state.viewer
-    kind = (flags & _KIND_MASK) >> _KIND_SHIFT
+    kind = (flags & KIND_MASK) >> KIND_SHIFT
     if event.viewer_user_id is not None:
         kind, viewer = VIEWER_USER, viewer_hash(VIEWER_USER, event.viewer_user_id)
     elif event.mux_viewer_id is not None and kind != VIEWER_USER:
         kind, viewer = VIEWER_COOKIE, viewer_hash(VIEWER_COOKIE, event.mux_viewer_id)
-    flags = (flags & ~_KIND_MASK) | (kind << _KIND_SHIFT)
+    flags = (flags & ~KIND_MASK) | (kind << KIND_SHIFT)
     return ViewState(flags, video_id, asset_id, playback_id, live_stream_id, viewer)
 
 

@@ -4,7 +4,7 @@
   ``view_key(environment, view_id) mod P``; a heartbeat touches only its partition's row (a
   dict lookup, a dedupe check and a float store).
 * The tracker (:mod:`headcount.core.tracker`) decides what an event does to a view; this store
-  turns the change into counter transitions (:mod:`headcount.core.counters`) keyed by
+  turns the change into counter transitions (:mod:`headcount.stores.memory_counters`) keyed by
   ``(environment code, id type index, content code)``.
 * Liveness: a view silent longer than the window is gone, whether a sweep removed it already or
   an event finds it so (the event then starts a fresh view: first-seen rules apply). The
@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from headcount.core.counters import Counters
 from headcount.core.events import ViewEvent
 from headcount.core.identity import view_key
 from headcount.core.ids import ID_TYPES
@@ -39,6 +38,7 @@ from headcount.core.tracker import (
 from headcount.settings import Settings
 from headcount.stores.interning import Interner
 from headcount.stores.live import Counts, IngestResult, LiveStats
+from headcount.stores.memory_counters import Counters
 from headcount.stores.memory_snapshot import (
     Snapshot,
     SnapshotError,

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from headcount.core.counters import Counters, CounterUnderflow
-from headcount.core.multiset import ViewerMultiset
+from headcount.stores.memory_counters import Counters, CounterUnderflow
+from headcount.stores.multiset import ViewerMultiset
 
 A, B, C = ("env", "video_id", "a"), ("env", "video_id", "b"), ("env", "playback_id", "c")
 
