@@ -18,6 +18,8 @@ from headcount.runtime import Runtime
 from headcount.settings import Settings, load_settings
 from headcount.stores.control_memory import MemoryControlStore
 from headcount.stores.memory import MemoryLiveStore
+from tests.live_adapters import live_store_factory  # noqa: F401
+from tests.redis_servers import redis_cluster, redis_standalone, unique_prefix  # noqa: F401
 
 
 class FakeClock:

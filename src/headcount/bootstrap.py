@@ -13,9 +13,13 @@ __all__ = ["build_runtime", "open_live_store", "register_live_jobs"]
 
 
 def open_live_store(settings: Settings) -> LiveStore:
+    """The live store the URL names: the one place adapters are chosen by scheme."""
     if settings.live_url.startswith("memory://"):
         return MemoryLiveStore.from_settings(settings)
-    raise ValueError(f"unsupported live store URL: {settings.live_url!r} (use memory://)")
+    from headcount.stores.redis_connect import parse_redis_url
+    from headcount.stores.redis_live import RedisLiveStore
+
+    return RedisLiveStore.from_settings(settings, parse_redis_url(settings.live_url))
 
 
 def build_runtime(settings: Settings) -> Runtime:

@@ -57,7 +57,10 @@ SETTINGS: tuple[Setting, ...] = (
         "live_url",
         "memory://",
         str,
-        "Live store (views and counters): `memory://` (default, one process).",
+        "Live store (views and counters): `memory://` (default, one process), "
+        "`redis://HOST:PORT/DB` (or `rediss://` for TLS) or `redis+cluster://HOST:PORT` "
+        "(one seed node of a Redis Cluster); `?prefix=NAME` sets the key prefix (default `hc`). "
+        "See docs/deployment.md.",
         flag="--live",
     ),
     Setting("host", "127.0.0.1", str, "Address the server binds to."),
@@ -121,7 +124,20 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "Most verified tokens kept in memory so repeated polls skip the RSA verify.",
     ),
-    Setting("partitions", 16, int, "Partitions of the live store (views are hashed into them)."),
+    Setting(
+        "partitions",
+        256,
+        int,
+        "Partitions of the live store (views are hashed into them). With Redis each one is a "
+        "hash slot's worth of records: keep it well above the number of shards.",
+    ),
+    Setting(
+        "counter_shards",
+        8,
+        int,
+        "Redis live store: sub-keys each counter is split into by viewer, so one hot video "
+        "spreads over that many hash slots (a read sums them).",
+    ),
     Setting("log_level", "info", str, "Log level: debug, info, warning, error."),
 )
 
@@ -145,6 +161,7 @@ class Settings:
     token_leeway: int
     token_cache_size: int
     partitions: int
+    counter_shards: int
     log_level: str
 
     def replace(self, **changes: Any) -> Settings:

@@ -1,6 +1,7 @@
-"""Counting is correct under any interleaving: a property test against an oracle.
+"""Counting is correct under any interleaving: a property test against an oracle, run over
+every LiveStore adapter (memory, standalone Redis, a real Redis Cluster).
 
-Hypothesis drives a realistic-but-adversarial audience at the memory live store: starts,
+Hypothesis drives a realistic-but-adversarial audience at the live store: starts,
 heartbeats, pauses, plays, ends, id changes and identity upgrades across several views,
 viewers, videos and environments; duplicated events and re-sent batches; silences (the fake
 clock jumps, across the liveness window and exactly onto it) and sweeps at any moment. After
@@ -22,10 +23,17 @@ from dataclasses import dataclass, field
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from headcount.core.events import ViewEvent
-from headcount.stores.memory import MemoryLiveStore
+from headcount.stores.live import Counts, LiveStore
+from tests.live_adapters import LiveStoreFactory
 
 WINDOW = 30.0
 T0 = 1_800_000_000.0
@@ -176,11 +184,12 @@ def optional(values: tuple[str, ...]) -> st.SearchStrategy[str | None]:
 
 class CountingMachine(RuleBasedStateMachine):
     count_paused = False
+    factory: LiveStoreFactory
 
     @initialize()
     def setup(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.store = MemoryLiveStore(
+        self.store: LiveStore = self.factory(
             liveness_window=WINDOW, count_paused=self.count_paused, partitions=3
         )
         self.now = T0
@@ -192,6 +201,8 @@ class CountingMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         if hasattr(self, "loop"):
+            if hasattr(self, "store"):
+                self.loop.run_until_complete(self.store.close(self.now))
             self.loop.close()
 
     def _ingest(self, env: str, events: list[ViewEvent]) -> None:
@@ -313,14 +324,13 @@ class CountingMachine(RuleBasedStateMachine):
             return
         views = oracle_views(self.history)
         expected = oracle_counts(views, self.count_paused)
-        for env in ENVIRONMENTS:
-            for id_type, value in ID_UNIVERSE:
-                got = self.store.counts_now(env, id_type, value)
-                assert (got.views, got.viewers) == expected.get((env, id_type, value), (0, 0)), (
-                    env,
-                    id_type,
-                    value,
-                )
+        keys = [(env, id_type, value) for env in ENVIRONMENTS for id_type, value in ID_UNIVERSE]
+
+        async def read() -> list[Counts]:
+            return await asyncio.gather(*(self.store.counts(*key, self.now) for key in keys))
+
+        for key, got in zip(keys, self.loop.run_until_complete(read()), strict=True):
+            assert (got.views, got.viewers) == expected.get(key, (0, 0)), key
         stats = self.loop.run_until_complete(self.store.stats())
         assert stats.views == len(views)
         assert stats.happening == sum(
@@ -329,21 +339,35 @@ class CountingMachine(RuleBasedStateMachine):
         assert self.store.updated_at == self.last_sweep
 
 
-class CountingPausedMachine(CountingMachine):
-    count_paused = True
-
-
 PROFILE = settings(
-    max_examples=400,
     stateful_step_count=50,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
+# Examples per adapter and mode: each Redis example is a few hundred round trips.
+EXAMPLES = {
+    ("memory", False): 400,
+    ("memory", True): 120,
+    ("redis", False): 60,
+    ("redis", True): 25,
+    ("redis-cluster", False): 40,
+    ("redis-cluster", True): 15,
+}
 
-TestCounting = CountingMachine.TestCase
-TestCounting.settings = PROFILE
-TestCountingPaused = CountingPausedMachine.TestCase
-TestCountingPaused.settings = settings(PROFILE, max_examples=120)
+
+@pytest.mark.parametrize("count_paused", [False, True], ids=["playing", "count-paused"])
+def test_every_counter_equals_the_oracle(
+    live_store_factory: LiveStoreFactory, count_paused: bool
+) -> None:
+    class Machine(CountingMachine):
+        pass
+
+    Machine.factory = live_store_factory
+    Machine.count_paused = count_paused
+    run_state_machine_as_test(
+        Machine,
+        settings=settings(PROFILE, max_examples=EXAMPLES[live_store_factory.adapter, count_paused]),
+    )
 
 
 def test_the_oracle_is_not_trivial() -> None:

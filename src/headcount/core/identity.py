@@ -2,7 +2,8 @@
 
 Live state never keeps a view id or a viewer id as a string: a view is keyed by
 :func:`view_key` (environment, view_id) and a viewer identity is :func:`viewer_hash`; both are
-only ever compared for equality, so a hash is enough, and it costs 8 bytes instead of ~85.
+only ever compared for equality, so a hash is enough, and it costs 8 bytes instead of ~85. The
+Redis store names counter keys by :func:`content_key` in the same way.
 
 Why 60 bits: CPython stores an int of up to 60 bits in two 30-bit digits (a 32-byte object);
 61 to 64 bits need a third digit (48 bytes with allocator rounding), for ~16 bytes more per
@@ -25,6 +26,7 @@ __all__ = [
     "VIEWER_COOKIE",
     "VIEWER_SELF",
     "VIEWER_USER",
+    "content_key",
     "view_key",
     "viewer_hash",
 ]
@@ -45,6 +47,19 @@ def _hash60(data: bytes) -> int:
 
 def view_key(environment_id: str, view_id: str) -> int:
     return _hash60(environment_id.encode() + b"\x00" + view_id.encode("utf-8", "surrogatepass"))
+
+
+def content_key(environment_id: str, id_type: str, value: str) -> int:
+    """A counter key ``(environment, id type, id)`` as one hash: what names its records in a
+    store that cannot intern strings across machines (Redis)."""
+    return _hash60(
+        b"c\x00"
+        + environment_id.encode()
+        + b"\x00"
+        + id_type.encode()
+        + b"\x00"
+        + value.encode("utf-8", "surrogatepass")
+    )
 
 
 def viewer_hash(kind: int, value: str) -> int:

@@ -1,0 +1,173 @@
+"""The Redis store's wire between Python and its Lua scripts: packed events and view states.
+
+An event goes to ``partition.lua`` as one packed string (``struct``, read by Lua's ``struct``
+library): the view, which KEYS pair holds it, the tracker's ``EFFECT_*`` bits for it
+(:func:`headcount.core.tracker.event_effects`, so event names are classified only in Python),
+and each id as an 8-byte hash (zero bytes: absent). Both layouts are declared once, here, as a
+list of fields; the Python ``struct`` format and the Lua one are generated from it, and so are
+the constants the Lua script uses (:func:`render_script` fills them in).
+"""
+
+from __future__ import annotations
+
+import string
+import struct
+from collections.abc import Callable
+from importlib import resources
+from typing import Final
+
+from headcount.core import identity, tracker
+from headcount.core.events import ViewEvent, playback_id_from_source_url
+from headcount.core.identity import VIEWER_COOKIE, VIEWER_USER, content_key, viewer_hash
+
+__all__ = [
+    "EVENT",
+    "FIELD_SEQUENCE",
+    "FIELD_SOURCE",
+    "NONE",
+    "STATE",
+    "EventPacker",
+    "render_script",
+    "to8",
+]
+
+NONE: Final = bytes(8)  # an absent id, or "the view is its own viewer"
+
+# Bits of an event's `fields` byte.
+FIELD_SEQUENCE: Final = 1  # it carries a view_sequence_number
+FIELD_SOURCE: Final = 2  # it carries a video_source_url (its derived playback id may be NONE)
+
+# (Python struct code, Lua struct code) by kind of field.
+_CODES: Final = {"u8": ("B", "B"), "u32": ("I", "I4"), "h8": ("8s", "c8"), "f64": ("d", "d")}
+
+
+class _Layout:
+    def __init__(self, *fields: tuple[str, str]) -> None:
+        self.names = tuple(name for name, _ in fields)
+        self.python = "<" + "".join(_CODES[kind][0] for _, kind in fields)
+        self.lua = "<" + "".join(_CODES[kind][1] for _, kind in fields)
+        self.struct = struct.Struct(self.python)
+
+
+EVENT: Final = _Layout(
+    ("view", "h8"),
+    ("pair", "u8"),  # which KEYS pair (sub-partition) of the call holds the view
+    ("effects", "u8"),
+    ("fields", "u8"),
+    ("sequence", "u32"),
+    ("video", "h8"),
+    ("asset", "h8"),
+    ("playback", "h8"),  # explicit playback_id only
+    ("live", "h8"),
+    ("source_playback", "h8"),  # derived from video_source_url (see FIELD_SOURCE)
+    ("user", "h8"),
+    ("cookie", "h8"),
+)
+
+STATE: Final = _Layout(
+    ("flags", "u8"),
+    ("highest", "u32"),
+    ("seen_lo", "u32"),  # the 64-bit sequence bitmap as two halves: Lua numbers are doubles
+    ("seen_hi", "u32"),
+    ("viewer", "h8"),
+    ("video", "h8"),
+    ("asset", "h8"),
+    ("playback", "h8"),
+    ("live", "h8"),
+    ("refreshed", "f64"),  # when its counter memberships were last set
+)
+
+
+def to8(value: int) -> bytes:
+    return value.to_bytes(8, "little")
+
+
+class EventPacker:
+    """Packs the events of one environment; remembers the hashes of ids seen in one call
+    (mux-embed repeats video_id in every event)."""
+
+    __slots__ = ("_environment_id", "_hashes")
+
+    def __init__(self, environment_id: str) -> None:
+        self._environment_id = environment_id
+        self._hashes: dict[tuple[str, str], bytes] = {}
+
+    def _content(self, id_type: str, value: str | None) -> bytes:
+        if value is None:
+            return NONE
+        hashed = self._hashes.get((id_type, value))
+        if hashed is None:
+            hashed = self._hashes[id_type, value] = to8(
+                content_key(self._environment_id, id_type, value)
+            )
+        return hashed
+
+    def pack(self, view: bytes, pair: int, event: ViewEvent) -> bytes:
+        fields = 0
+        sequence = event.sequence
+        if sequence is not None:
+            fields |= FIELD_SEQUENCE
+        source_playback = NONE
+        if event.source_url is not None:
+            fields |= FIELD_SOURCE
+            source_playback = self._content(
+                "playback_id", playback_id_from_source_url(event.source_url)
+            )
+        content = self._content
+        return EVENT.struct.pack(
+            view,
+            pair,
+            tracker.event_effects(event),
+            fields,
+            sequence or 0,
+            content("video_id", event.video_id),
+            content("asset_id", event.asset_id),
+            content("playback_id", event.playback_id),
+            content("live_stream_id", event.live_stream_id),
+            source_playback,
+            _viewer(VIEWER_USER, event.viewer_user_id),
+            _viewer(VIEWER_COOKIE, event.mux_viewer_id),
+        )
+
+
+def _viewer(kind: int, value: str | None) -> bytes:
+    return NONE if value is None else to8(viewer_hash(kind, value))
+
+
+def _constants() -> dict[str, object]:
+    if tracker.SEQUENCE_MEMORY != 64:  # pragma: no cover - the Lua bitmap is two 32-bit words
+        raise AssertionError("partition.lua keeps the sequence bitmap as two 32-bit halves")
+    names = (
+        "STARTED",
+        "PAUSED",
+        "ENDED",
+        "EXPLICIT_PLAYBACK",
+        "KIND_SHIFT",
+        "KIND_MASK",
+        "SEQUENCE_MEMORY",
+        "EFFECT_STARTS",
+        "EFFECT_RESUMES",
+        "EFFECT_LEAVES",
+        "EFFECT_ENDS",
+        "EFFECT_FIRST_SEEN_STARTS",
+    )
+    constants: dict[str, object] = {name: getattr(tracker, name) for name in names}
+    constants.update(
+        VIEWER_COOKIE=identity.VIEWER_COOKIE,
+        VIEWER_USER=identity.VIEWER_USER,
+        FIELD_SEQUENCE=FIELD_SEQUENCE,
+        FIELD_SOURCE=FIELD_SOURCE,
+        STATE_FORMAT=STATE.lua,
+        EVENT_FORMAT=EVENT.lua,
+    )
+    return constants
+
+
+def render_script(name: str, read: Callable[[str], str] | None = None) -> str:
+    """The source of one of the package's ``.lua`` scripts with its constants filled in."""
+    source = (
+        read(name)
+        if read is not None
+        else resources.files("headcount.stores").joinpath("lua", name).read_text()
+    )
+    return string.Template(source).substitute(_constants())

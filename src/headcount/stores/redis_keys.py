@@ -1,0 +1,72 @@
+"""Every Redis key name of the live store, built here and nowhere else.
+
+Two kinds of records, each with its own hash tag so that a script touches one slot only:
+
+* **Partition groups** ``{<prefix>:p<g>}`` (``g = view_key mod partitions``): the views of the
+  group, in ``subpartitions`` small state hashes and last-seen zsets (small so Redis keeps
+  them in its compact listpack encoding), a due zset (which sub-partitions may hold a view
+  past the liveness window) and a stats hash. The view step and the sweep of a group run in
+  ``partition.lua``.
+* **Counter sub-keys** ``{<prefix>:c<content>.<s>}``: the memberships of one counter key
+  (:func:`headcount.core.identity.content_key`) whose viewer hashes to shard ``s`` of
+  ``counter_shards`` (``counter_apply.lua``). A hot video spreads over ``counter_shards`` slots.
+
+Nothing on a request path lists keys (no ``KEYS``, no ``SCAN``): every name is computed.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["DEFAULT_PREFIX", "KeyLayout", "Location"]
+
+DEFAULT_PREFIX: Final = "hc"
+
+Location = tuple[int, int]  # (partition group, sub-partition)
+
+
+class KeyLayout:
+    __slots__ = (
+        "_groups",
+        "_subs",
+        "counter_shards",
+        "partitions",
+        "prefix",
+        "subpartitions",
+    )
+
+    def __init__(
+        self, prefix: str, *, partitions: int, subpartitions: int, counter_shards: int
+    ) -> None:
+        if not prefix or any(c in prefix for c in "{}: "):
+            raise ValueError(f"a key prefix is letters, digits, - and _, not {prefix!r}")
+        if min(partitions, subpartitions, counter_shards) < 1:
+            raise ValueError("partitions, sub-partitions and counter shards must be at least 1")
+        self.prefix = prefix
+        self.partitions = partitions
+        self.subpartitions = subpartitions
+        self.counter_shards = counter_shards
+        # Names built once: the hot path only indexes these lists.
+        self._groups = [
+            (f"{prefix}:{{p{g}}}:due", f"{prefix}:{{p{g}}}:n") for g in range(partitions)
+        ]
+        self._subs = [
+            [(f"{prefix}:{{p{g}}}:s{r}", f"{prefix}:{{p{g}}}:t{r}") for r in range(subpartitions)]
+            for g in range(partitions)
+        ]
+
+    def locate(self, view_key: int) -> Location:
+        return view_key % self.partitions, (view_key // self.partitions) % self.subpartitions
+
+    def group(self, group: int) -> tuple[str, str]:
+        """(due zset, stats hash) of a partition group."""
+        return self._groups[group]
+
+    def sub(self, group: int, sub: int) -> tuple[str, str]:
+        """(state hash, last-seen zset) of one sub-partition."""
+        return self._subs[group][sub]
+
+    def counter(self, content: int, shard: int) -> tuple[str, str]:
+        """(membership hash, lease zset) of one counter sub-key."""
+        tag = f"{self.prefix}:{{c{content:015x}.{shard}}}"
+        return tag, tag + ":l"

@@ -1,0 +1,349 @@
+"""Redis adapter of the LiveStore port: any number of stateless nodes share one Redis or Redis
+Cluster (DESIGN.md "Scale-out"; key layout in :mod:`headcount.stores.redis_keys`).
+
+* **Views** live in partition groups; the events of one request are grouped by partition and
+  each group's step runs as one script call (``partition.lua``, the Lua twin of the tracker),
+  all groups in one pipeline: one round trip for the views of a request.
+* **Counters** are memberships ``view -> viewer`` with a lease, in counter sub-keys chosen by
+  ``hash(viewer)``; the view step returns what changed and this adapter applies it
+  (:func:`headcount.core.counters.counter_changes`) in a second pipeline, one script call per
+  sub-key (``counter_apply.lua``). Nothing spans two slots.
+* **Self-healing.** A node may die between the two pipelines. A happening view re-sends its
+  memberships at least every half liveness window (:data:`REFRESH`), and a membership's lease
+  is one and a half windows (:data:`LEASE`: it must outlive the view's own liveness, or a
+  healthy view would lapse between two refreshes), so a missing membership comes back within
+  half a window plus a heartbeat and a stale one lapses within one and a half windows. Counts
+  are never negative (a membership is there or not) and never double (one membership per view
+  per sub-key). Leases lapse by the clock of the last sweep (``updated_at``), not of the
+  read: between two sweeps nothing moves, as with the memory store.
+* **Reads** of one counter key sum its ``counter_shards`` sub-keys, and a node keeps each
+  answer for ``snapshot_interval`` seconds: readers cost Redis one read per id per node per
+  interval, however many browsers poll. While Redis cannot be reached, a node answers from
+  the counts it last read (their ``updated_at`` tells how old: the last sweep that
+  succeeded), and with a 503 envelope for ids it never read.
+* **Faults.** Every Redis failure is a :class:`~headcount.errors.StoreUnavailable` (503): the
+  collector does not acknowledge what it could not store, and mux-embed sends it again.
+  A Redis that comes back empty is refilled by the tracker's first-seen rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, Final
+
+from redis.exceptions import RedisError
+
+from headcount.core.counters import counter_changes
+from headcount.core.events import ViewEvent
+from headcount.core.identity import view_key
+from headcount.errors import StoreUnavailable
+from headcount.settings import Settings
+from headcount.stores.live import Counts, IngestResult, LiveStats
+from headcount.stores.redis_codec import NONE, EventPacker, to8
+from headcount.stores.redis_connect import RedisTarget, connect
+from headcount.stores.redis_keys import KeyLayout
+from headcount.stores.redis_lua import COUNTER, PARTITION, Command, ScriptRunner
+
+__all__ = ["RedisLiveStore"]
+
+log = logging.getLogger("headcount.live")
+
+_ZERO: Final = Counts(0, 0)
+SWEEP_BUDGET: Final = 2000  # views one sweep call may expire; the sweep loops for the rest
+RECONNECT_INTERVAL: Final = 1.0
+REFRESH: Final = 0.5  # x liveness window: how often a happening view re-sends its memberships
+LEASE: Final = 1.5  # x liveness window: REFRESH + 1, so a refreshed membership never lapses early
+MAX_CACHED: Final = 100_000
+_CHANGE: Final = 5  # strings per change in a partition script's answer
+
+
+def _ids(packed: bytes) -> tuple[bytes, ...]:
+    return tuple(packed[i : i + 8] for i in range(0, len(packed), 8) if packed[i : i + 8] != NONE)
+
+
+class RedisLiveStore:
+    def __init__(
+        self,
+        target: RedisTarget,
+        *,
+        liveness_window: float = 60.0,
+        count_paused: bool = False,
+        partitions: int = 256,
+        subpartitions: int = 16,
+        counter_shards: int = 8,
+        snapshot_interval: float = 1.0,
+    ) -> None:
+        if liveness_window <= 0:
+            raise ValueError("liveness_window must be positive")
+        self.target = target
+        self.liveness_window = liveness_window
+        self.count_paused = count_paused
+        self.snapshot_interval = snapshot_interval
+        self.layout = KeyLayout(
+            target.prefix,
+            partitions=partitions,
+            subpartitions=subpartitions,
+            counter_shards=counter_shards,
+        )
+        self._client: Any = None
+        self._runner: ScriptRunner | None = None
+        self._ready = False
+        self._updated_at = 0.0
+        self._reconnect: asyncio.Task[None] | None = None
+        self._cache: dict[tuple[str, str, str], tuple[float, Counts]] = {}
+        self._reading: dict[tuple[str, str, str], asyncio.Future[Counts]] = {}
+        self.reads = 0  # counter keys read from Redis (observability and tests)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, target: RedisTarget) -> RedisLiveStore:
+        return cls(
+            target,
+            liveness_window=settings.liveness_window,
+            count_paused=settings.count_paused,
+            partitions=settings.partitions,
+            counter_shards=settings.counter_shards,
+            snapshot_interval=settings.snapshot_interval,
+        )
+
+    def immediate(self) -> None:
+        return None  # every call is a round trip to Redis
+
+    @property
+    def updated_at(self) -> float:
+        return self._updated_at
+
+    @property
+    def ready(self) -> bool:
+        """Whether Redis answered (scripts loaded); a node is not ready until it has."""
+        return self._ready
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    @contextmanager
+    def _unavailable(self) -> Iterator[None]:
+        try:
+            yield
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(
+                "The live store (Redis) cannot be reached; try again shortly."
+            ) from exc
+
+    async def _run(self, commands: Sequence[Command]) -> list[Any]:
+        if self._runner is None:
+            raise StoreUnavailable("The live store (Redis) is not connected yet.")
+        with self._unavailable():
+            return await self._runner.run(commands)
+
+    def _viewer(self, view: bytes, viewer: bytes) -> tuple[bytes, int]:
+        """(viewer field, counter shard) of a view's identity: its viewer hash, or the view
+        itself when no viewer id is known (then distinct from every other by definition)."""
+        if viewer == NONE:
+            return b"s" + view, int.from_bytes(view, "little") % self.layout.counter_shards
+        return b"w" + viewer, int.from_bytes(viewer, "little") % self.layout.counter_shards
+
+    def _counter_commands(self, changes: Sequence[bytes], now: float) -> list[Command]:
+        ops: dict[tuple[bytes, int], list[bytes]] = {}
+        for i in range(0, len(changes), _CHANGE):
+            view, old_viewer, old_ids, new_viewer, new_ids = changes[i : i + _CHANGE]
+            after = _ids(new_ids)
+            removed, _ = counter_changes(_ids(old_ids), old_viewer, after, new_viewer)
+            # Every membership the view has after the change is set, not only the new ones:
+            # setting one again only renews its lease, and the view's refresh clock restarts
+            # with this change (partition.lua), so all of them must be renewed now.
+            added = after
+            if removed:
+                _, shard = self._viewer(view, old_viewer)
+                for content in removed:
+                    ops.setdefault((content, shard), []).append(b"-" + view)
+            if added:
+                field, shard = self._viewer(view, new_viewer)
+                for content in added:
+                    ops.setdefault((content, shard), []).append(b"+" + view + field)
+        lease = now + LEASE * self.liveness_window
+        ttl_ms = int(2000 * LEASE * self.liveness_window) + 1000
+        return [
+            COUNTER.command(
+                self.layout.counter(int.from_bytes(content, "little"), shard),
+                (self._updated_at, lease, ttl_ms, *sub_ops),
+            )
+            for (content, shard), sub_ops in ops.items()
+        ]
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def ingest(
+        self, environment_id: str, events: Sequence[ViewEvent], now: float
+    ) -> IngestResult:
+        layout = self.layout
+        packer = EventPacker(environment_id)
+        batches: dict[int, tuple[dict[int, int], list[bytes]]] = {}
+        last_view_id: str | None = None
+        view = NONE
+        group = sub = 0
+        for event in events:
+            if event.view_id != last_view_id:  # a batch is mostly one view's events
+                key = view_key(environment_id, event.view_id)
+                view = to8(key)
+                group, sub = layout.locate(key)
+                last_view_id = event.view_id
+            batch = batches.get(group)
+            if batch is None:
+                batch = batches[group] = ({}, [])
+            pairs = batch[0]
+            pair = pairs.get(sub)
+            if pair is None:
+                pair = pairs[sub] = len(pairs)
+            batch[1].append(packer.pack(view, pair, event))
+        commands = []
+        for group, (pairs, packed) in batches.items():
+            keys = [*layout.group(group), *(n for s in pairs for n in layout.sub(group, s))]
+            args = (
+                "step",
+                now,
+                self.liveness_window,
+                int(self.count_paused),
+                REFRESH * self.liveness_window,
+                " ".join(map(str, pairs)),
+                *packed,
+            )
+            commands.append(PARTITION.command(keys, args))
+        duplicates = 0
+        changes: list[bytes] = []
+        for result in await self._run(commands):
+            duplicates += result[0]
+            changes.extend(result[1:])
+        if changes:
+            await self._run(self._counter_commands(changes, now))
+        return IngestResult(applied=len(events) - duplicates, duplicates=duplicates)
+
+    async def sweep(self, now: float) -> int:
+        layout = self.layout
+        groups = range(layout.partitions)
+        due_lists = await self._run(
+            [("ZRANGEBYSCORE", layout.group(g)[0], "-inf", now) for g in groups]
+        )
+        pending = [(g, [int(r) for r in due]) for g, due in zip(groups, due_lists, strict=True)]
+        pending = [(g, due) for g, due in pending if due]
+        removed = 0
+        while pending:
+            commands = [
+                PARTITION.command(
+                    [*layout.group(g), *(n for r in due for n in layout.sub(g, r))],
+                    (
+                        "sweep",
+                        now,
+                        self.liveness_window,
+                        int(self.count_paused),
+                        SWEEP_BUDGET,
+                        " ".join(map(str, due)),
+                    ),
+                )
+                for g, due in pending
+            ]
+            changes: list[bytes] = []
+            again = []
+            for (g, due), result in zip(pending, await self._run(commands), strict=True):
+                more, expired, *rest = result
+                removed += expired
+                changes.extend(rest)
+                if more:
+                    again.append((g, due))
+            if changes:
+                await self._run(self._counter_commands(changes, now))
+            pending = again
+        self._updated_at = now
+        return removed
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def counts(self, environment_id: str, id_type: str, id_value: str, now: float) -> Counts:
+        key = (environment_id, id_type, id_value)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(key, now))
+            self._reading[key] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(key, None))
+        try:
+            return await asyncio.shield(reading)
+        except StoreUnavailable:
+            if cached is not None:
+                return cached[1]  # stale, and its updated_at (the last sweep) says so
+            raise
+
+    async def _read(self, key: tuple[str, str, str], now: float) -> Counts:
+        from headcount.core.identity import content_key
+
+        content = content_key(*key)
+        layout = self.layout
+        results = await self._run(
+            [
+                COUNTER.command(layout.counter(content, shard), (self._updated_at, 0, 0))
+                for shard in range(layout.counter_shards)
+            ]
+        )
+        self.reads += 1
+        views = sum(int(r[0]) for r in results)
+        counts = Counts(views, sum(int(r[1]) for r in results)) if views else _ZERO
+        if self.snapshot_interval > 0:
+            if len(self._cache) >= MAX_CACHED:
+                del self._cache[next(iter(self._cache))]
+            self._cache.pop(key, None)
+            self._cache[key] = (now + self.snapshot_interval, counts)
+        return counts
+
+    async def stats(self) -> LiveStats:
+        layout = self.layout
+        rows = await self._run(
+            [("HMGET", layout.group(g)[1], "v", "h") for g in range(layout.partitions)]
+        )
+        return LiveStats(
+            views=sum(int(v or 0) for v, _ in rows), happening=sum(int(h or 0) for _, h in rows)
+        )
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def save(self, now: float) -> None:
+        return None  # Redis keeps the state (its own persistence settings decide for how long)
+
+    async def start(self, now: float) -> None:
+        self._client, cluster = connect(self.target)
+        self._runner = ScriptRunner(self._client, cluster=cluster)
+        self._updated_at = now
+        if not await self._try_connect():
+            log.warning(
+                "Redis at %s is not reachable yet; retrying every %.0f s "
+                "(this node is not ready until it answers)",
+                self.target.display,
+                RECONNECT_INTERVAL,
+            )
+            self._reconnect = asyncio.ensure_future(self._keep_trying())
+
+    async def _try_connect(self) -> bool:
+        assert self._runner is not None
+        try:
+            await self._runner.load()
+        except (RedisError, OSError):
+            return False
+        self._ready = True
+        return True
+
+    async def _keep_trying(self) -> None:
+        while not await self._try_connect():
+            await asyncio.sleep(RECONNECT_INTERVAL)
+        log.info("Redis at %s answers; this node is ready", self.target.display)
+
+    async def close(self, now: float) -> None:
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._reconnect
+            self._reconnect = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
