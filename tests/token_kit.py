@@ -161,6 +161,8 @@ class TableLiveStore:
     def updated_at(self) -> float:
         return self._updated_at
 
+    ready = True
+
     def immediate(self) -> None:
         return None  # behaves like a store on the network: always awaited
 

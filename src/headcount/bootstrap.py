@@ -9,12 +9,30 @@ from headcount.stores.live import LiveStore
 from headcount.stores.memory import MemoryLiveStore
 from headcount.stores.sql import open_control_store
 
-__all__ = ["build_runtime", "open_live_store", "register_live_jobs"]
+__all__ = [
+    "build_runtime",
+    "check_live_url",
+    "is_memory_url",
+    "open_live_store",
+    "register_live_jobs",
+]
+
+
+def is_memory_url(url: str) -> bool:
+    return url.startswith("memory://")
+
+
+def check_live_url(url: str) -> None:
+    """Refuse a live-store URL no adapter takes, with what to write instead (ValueError)."""
+    if not is_memory_url(url):
+        from headcount.stores.redis_connect import parse_redis_url
+
+        parse_redis_url(url)
 
 
 def open_live_store(settings: Settings) -> LiveStore:
     """The live store the URL names: the one place adapters are chosen by scheme."""
-    if settings.live_url.startswith("memory://"):
+    if is_memory_url(settings.live_url):
         return MemoryLiveStore.from_settings(settings)
     from headcount.stores.redis_connect import parse_redis_url
     from headcount.stores.redis_live import RedisLiveStore

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from headcount.errors import StoreUnavailable
 from headcount.metrics import Metrics
 from headcount.settings import Settings
 from headcount.stores.control import ControlStore
@@ -77,9 +78,21 @@ class Runtime:
         log.info("Headcount stopped cleanly")
 
     async def _loop(self, job: Periodic) -> None:
+        failing = False
         while True:
             await asyncio.sleep(job.interval)
             try:
                 await job.run(self.clock())
+            except StoreUnavailable as exc:
+                # An outage, not a bug: one line when it starts, one when it ends, not a
+                # traceback every interval.
+                if not failing:
+                    log.warning("background job %s paused: %s", job.name, exc.message)
+                failing = True
+                continue
             except Exception:  # keep the loop alive; the failure is logged, not swallowed
                 log.exception("background job %s failed", job.name)
+                continue
+            if failing:
+                log.info("background job %s running again", job.name)
+                failing = False

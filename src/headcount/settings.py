@@ -64,6 +64,14 @@ SETTINGS: tuple[Setting, ...] = (
         flag="--live",
     ),
     Setting("host", "127.0.0.1", str, "Address the server binds to."),
+    Setting(
+        "workers",
+        1,
+        int,
+        "Server processes on this machine sharing the port (use all cores). Above 1 needs a "
+        "shared live store (`--live redis://...`): with `memory://` each process would count "
+        "only the views it received.",
+    ),
     Setting("port", 8000, int, "Port the server listens on."),
     Setting(
         "role",
@@ -149,6 +157,7 @@ class Settings:
     database_url: str
     live_url: str
     host: str
+    workers: int
     port: int
     role: str
     liveness_window: float

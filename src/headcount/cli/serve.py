@@ -7,9 +7,12 @@ The server is uvicorn (httptools parser, uvloop) with
 :class:`~headcount.http.protocol.HotPathProtocol`, which answers the hot paths in the parser's
 callback and hands everything else to the ASGI app; see that module for why and how.
 
-One process, on purpose: the memory live store lives in the process's memory, so a second
-worker would keep a second, disjoint set of views and each would answer /counts with half the
-truth. Scale out with a shared live store and more processes behind a load balancer instead.
+``--workers N`` runs N such processes sharing the port (uvicorn's own supervisor; each worker
+builds its app from the same ``HEADCOUNT_*`` settings). It needs a shared live store: the memory
+live store lives in one process's memory, so a second worker would keep a second, disjoint set
+of views and each would answer /counts with part of the truth; ``--workers`` above 1 with
+``memory://`` is refused. With Redis, any number of processes on any number of machines serve
+one set of counts (docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -27,6 +31,7 @@ import click
 
 from headcount.auth.access_tokens import IssuedAccessToken
 from headcount.auth.environments import DEFAULT_ENVIRONMENT_NAME, initialize
+from headcount.bootstrap import check_live_url, is_memory_url
 from headcount.cli import main
 from headcount.cli.control import explain
 from headcount.errors import HeadcountError
@@ -125,7 +130,7 @@ def _bootstrap_if_first_start(settings: Settings) -> tuple[Environment, IssuedAc
 @_setting_options
 @click.option("--json", "as_json", is_flag=True, help="Print the start-up information as JSON.")
 def serve(as_json: bool, **raw: str | None) -> None:
-    """Run the server: collector, counts API and System API (uvicorn, one process)."""
+    """Run the server: collector, counts API and System API (uvicorn)."""
     overrides: dict[str, Any] = {}
     for setting in SETTINGS:
         value = raw[setting.name]
@@ -140,6 +145,7 @@ def serve(as_json: bool, **raw: str | None) -> None:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     log_level = _log_level(settings)
+    _check_live_store(settings)
     if settings.database_url.startswith("memory://"):
         # The CLI bootstraps through its own connection to the control store; a memory store
         # would be a second, empty one: the credentials printed would not exist in the server.
@@ -179,6 +185,22 @@ def serve(as_json: bool, **raw: str | None) -> None:
     _run_uvicorn(settings, log_level)
 
 
+def _check_live_store(settings: Settings) -> None:
+    try:
+        check_live_url(settings.live_url)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--live") from exc
+    if settings.workers < 1:
+        raise click.BadParameter("at least 1", param_hint="--workers")
+    if settings.workers > 1 and is_memory_url(settings.live_url):
+        raise click.BadParameter(
+            f"{settings.workers} workers with the memory live store would each count only the "
+            "views they received (the store lives in one process). Share one live store: "
+            "--live redis://HOST:PORT/0 (see docs/deployment.md), or run --workers 1.",
+            param_hint="--workers",
+        )
+
+
 def _log_level(settings: Settings) -> str:
     level = settings.log_level.lower()
     if level not in LOG_LEVELS:
@@ -204,8 +226,18 @@ def _run_uvicorn(settings: Settings, log_level: str) -> None:
         "level": log_level.upper(),
         "propagate": False,
     }
+    options: dict[str, Any] = {}
+    if settings.workers > 1:
+        # Each worker process builds its own app from the HEADCOUNT_* variables (the app
+        # object cannot cross a process boundary); the parent only supervises.
+        os.environ.update(settings_environment(settings))
+        app: Any = "headcount.http.app:create_served_app"
+        options = {"factory": True, "workers": settings.workers}
+    else:
+        app = HeadcountApp(build_runtime(settings), freeze_after_start=True)
     config = uvicorn.Config(
-        HeadcountApp(build_runtime(settings), freeze_after_start=True),
+        app,
+        **options,
         host=settings.host,
         port=settings.port,
         http=HotPathProtocol,
@@ -224,6 +256,11 @@ def _run_uvicorn(settings: Settings, log_level: str) -> None:
     # stop exits 0 rather than dying of the signal, and a signal during start-up stops too.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _exit_cleanly)
+    if settings.workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
     uvicorn.Server(config).run()
 
 

@@ -29,7 +29,7 @@ from headcount.http.counts import CountsEndpoint
 from headcount.http.reply import Reply, error_reply, preflight_reply
 from headcount.runtime import Runtime
 
-__all__ = ["HeadcountApp", "create_app"]
+__all__ = ["HeadcountApp", "create_app", "create_served_app"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -227,3 +227,12 @@ def create_app() -> HeadcountApp:
     from headcount.settings import load_settings
 
     return HeadcountApp(build_runtime(load_settings()))
+
+
+def create_served_app() -> HeadcountApp:
+    """What each ``headcount serve --workers N`` process serves: :func:`create_app`, frozen
+    for the garbage collector once started (see :class:`HeadcountApp`)."""
+    from headcount.bootstrap import build_runtime
+    from headcount.settings import load_settings
+
+    return HeadcountApp(build_runtime(load_settings()), freeze_after_start=True)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from headcount.errors import HeadcountError, envelope, error_response
+from headcount.errors import HeadcountError, StoreUnavailable, envelope, error_response
 from headcount.http.metrics import metrics_routes
 from headcount.http.system import system_routes
 from headcount.runtime import Runtime
@@ -48,7 +48,18 @@ def cold_app(runtime: Runtime) -> Starlette:
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    routes: list[BaseRoute] = [Route("/healthz", health), *metrics_routes(runtime)]
+    async def ready(request: Request) -> Response:
+        # Liveness is /healthz (the process answers); readiness also needs the live store:
+        # a node whose Redis has not answered yet should get no traffic from a balancer.
+        if runtime.live.ready:
+            return JSONResponse({"status": "ready"})
+        raise StoreUnavailable("The live store has not answered yet; this node is not ready.")
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", health),
+        Route("/readyz", ready),
+        *metrics_routes(runtime),
+    ]
     if runtime.settings.serves("system"):
         routes += system_routes(runtime)
     return Starlette(

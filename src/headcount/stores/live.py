@@ -50,6 +50,11 @@ class LiveStore(Protocol):
         """Epoch seconds when the counters were last brought up to date (the last sweep)."""
         ...
 
+    @property
+    def ready(self) -> bool:
+        """Whether the store can answer now (a network store not yet reached is not)."""
+        ...
+
     def immediate(self) -> ImmediateLiveStore | None:
         """This store's synchronous face when it answers without I/O, else ``None``. Asked
         once, when the app is built."""

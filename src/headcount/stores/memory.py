@@ -101,6 +101,10 @@ class MemoryLiveStore:
     def updated_at(self) -> float:
         return self._updated_at
 
+    @property
+    def ready(self) -> bool:
+        return True
+
     def immediate(self) -> MemoryLiveStore:
         return self  # memory never waits
 
