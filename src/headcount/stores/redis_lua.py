@@ -10,6 +10,7 @@ then loads the scripts again and re-sends only the commands that failed so, once
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 from collections.abc import Callable, Sequence
@@ -55,14 +56,55 @@ class ScriptRunner:
         self._pipeline: Callable[[], Any] = (
             client.pipeline if cluster else functools.partial(client.pipeline, transaction=False)
         )
+        self._queue: list[tuple[Sequence[Command], asyncio.Future[list[Any]]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def load(self) -> None:
         for script in self.ALL:
             await self._client.script_load(script.source)
 
     async def run(self, commands: Sequence[Command]) -> list[Any]:
-        """Send ``commands`` in one pipeline; their results in order. Raises the first error
-        any command met, after one reload-and-retry of the ``NOSCRIPT`` failures."""
+        """The results of ``commands``, in order; raises the first error any of them met.
+
+        Calls made in the same turn of the event loop share one pipeline (a group commit):
+        under load the requests of a turn cost Redis and redis-py one round trip together,
+        not one each. ``NOSCRIPT`` failures are retried once after loading the scripts."""
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._queue.append((commands, future))
+        if len(self._queue) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        queue, self._queue = self._queue, []
+        task = asyncio.ensure_future(self._deliver(queue))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _deliver(
+        self, queue: list[tuple[Sequence[Command], asyncio.Future[list[Any]]]]
+    ) -> None:
+        flat = [command for commands, _ in queue for command in commands]
+        try:
+            results = await self._send_retrying(flat)
+        except Exception as exc:  # the pipeline itself failed (connection lost...): all of it
+            for _, future in queue:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        start = 0
+        for commands, future in queue:
+            part = results[start : start + len(commands)]
+            start += len(commands)
+            if future.done():  # its caller went away
+                continue
+            error = next((r for r in part if isinstance(r, Exception)), None)
+            if error is None:
+                future.set_result(part)
+            else:
+                future.set_exception(error)
+
+    async def _send_retrying(self, commands: Sequence[Command]) -> list[Any]:
         results = await self._send(commands)
         missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
         if missing:
@@ -70,9 +112,6 @@ class ScriptRunner:
             retried = await self._send([commands[i] for i in missing])
             for i, result in zip(missing, retried, strict=True):
                 results[i] = result
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
         return results
 
     async def _send(self, commands: Sequence[Command]) -> list[Any]:
