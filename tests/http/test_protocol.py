@@ -35,6 +35,7 @@ from tests.http.protocol_kit import (
     chunked,
     request,
 )
+from tests.redis_servers import new_key_prefix
 from tests.token_kit import forge
 
 MAX_BODY = 8192
@@ -145,7 +146,7 @@ def assert_envelope(response: Response, status: int, error_type: str) -> None:
     assert response.header("cache-control") == "no-store"
 
 
-def start_site(directory: Path, **config: Any) -> Site:
+def start_site(directory: Path, live_url: str = "memory://", **config: Any) -> Site:
     """A server over a fresh SQLite control store, with an environment, an access token and a
     signing key, whose key and env_key are already in memory (so hot requests stay hot)."""
     settings = load_settings(
@@ -153,6 +154,9 @@ def start_site(directory: Path, **config: Any) -> Site:
             "database_url": f"sqlite:///{directory / 'headcount.db'}",
             "state_file": "",
             "max_body_bytes": MAX_BODY,
+            "live_url": live_url,
+            # Counts read right after a beacon: no per-node read cache (Redis).
+            "snapshot_interval": 0.0,
         },
         environ={},
     )
@@ -177,9 +181,16 @@ def start_site(directory: Path, **config: Any) -> Site:
     return site
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    running = start_site(tmp_path_factory.mktemp("protocol"))
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def site(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Site]:
+    """Every test runs twice: with the memory live store (answered in the parser callback)
+    and with Redis (answered from a task once the store replied: the awaited hot path)."""
+    live_url = "memory://"
+    if request.param == "redis":
+        live_url = f"{request.getfixturevalue('redis_standalone').url}?prefix={new_key_prefix()}"
+    running = start_site(tmp_path_factory.mktemp("protocol"), live_url)
     try:
         yield running
     finally:

@@ -73,6 +73,13 @@ class HeadcountApp:
             CollectorEndpoint(runtime) if settings.serves("collector") else None
         )
         self.cold: ASGIApp = cold_app(runtime)
+        # Decided once: a live store that answers without I/O (memory) is read and written in
+        # the parser callback; one on the network (Redis) is awaited for these two routes.
+        self.awaited_routes: frozenset[str] = (
+            frozenset()
+            if runtime.live.immediate() is not None
+            else frozenset({"counts", "collect"})
+        )
 
     # -- shared dispatch -------------------------------------------------------------------
 
@@ -92,18 +99,25 @@ class HeadcountApp:
         return "cold"
 
     def hot_routes(self) -> dict[tuple[bytes, bytes], str]:
-        """``(method, path) -> route`` for every request :meth:`reply_now` may answer. With a
-        live store that must be awaited (decided once, here), ``/counts`` and the collector
-        take the ASGI way on every request; their preflights stay hot."""
-        awaited = self.runtime.live.immediate() is None
+        """``(method, path) -> route`` for every request the hot path answers: with
+        :meth:`reply_now` when :attr:`awaited_routes` does not name the route, else with
+        :meth:`reply_later`."""
         routes: dict[tuple[bytes, bytes], str] = {}
         for path in ("/counts", *COLLECT_PATHS):
             for method in ("GET", "HEAD", "POST", "OPTIONS"):
                 route = self._route(method, path)
-                if route == "cold" or (awaited and route in ("counts", "collect")):
-                    continue
-                routes[method.encode(), path.encode()] = route
+                if route != "cold":
+                    routes[method.encode(), path.encode()] = route
         return routes
+
+    async def reply_later(self, route: str, query_string: bytes, body: bytes) -> Reply:
+        """The answer to a hot-path request whose route must await the live store (one of
+        :attr:`awaited_routes`): the same handlers as the ASGI way, without its messages."""
+        if route == "counts":
+            return await self._counts(query_string)
+        if len(body) > self.max_body:
+            return self._too_large()
+        return await self._collect(body)
 
     def reply_now(self, route: str, query_string: bytes, body: bytes) -> Reply | None:
         """The answer to a hot-path request, or ``None`` when it needs I/O first (the request

@@ -33,6 +33,7 @@ requests are not in the access log (``headcount serve`` runs without one).
 from __future__ import annotations
 
 import asyncio
+import collections
 import http
 import logging
 import weakref
@@ -131,6 +132,40 @@ def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
     return head
 
 
+class _Waiting:
+    """One hot-path answer in a connection's chain of answers not yet written (a request that
+    awaits the live store, or one pipelined behind it). The last one stands in for uvicorn's
+    ``RequestResponseCycle``: uvicorn reads ``response_complete`` (queue a pipelined request or
+    start it),
+    sets ``keep_alive`` on shutdown, and ``disconnected`` and ``message_event`` when the
+    client goes away."""
+
+    __slots__ = (
+        "disconnected",
+        "failed",
+        "head_only",
+        "keep_alive",
+        "message_event",
+        "reply",
+        "request",
+        "response_complete",
+        "running",
+        "then_400",
+    )
+
+    def __init__(self, keep_alive: bool, head_only: bool) -> None:
+        self.keep_alive = keep_alive
+        self.head_only = head_only
+        self.response_complete = False
+        self.disconnected = False
+        self.message_event = asyncio.Event()
+        self.then_400: str | None = None  # a bad request came behind this one
+        self.reply: Reply | None = None  # the answer, once ready
+        self.failed = False  # the handler raised (a bug): a 500, then the connection closes
+        self.request: tuple[str, bytes, bytes] | None = None  # (route, query, body) to start
+        self.running = False  # its handler is awaiting the store
+
+
 class HotPathProtocol(HttpToolsProtocol):
     """One connection. See the module's text for when a request takes which way."""
 
@@ -147,9 +182,13 @@ class HotPathProtocol(HttpToolsProtocol):
         app = self.app
         self._hot_app: HeadcountApp | None = None
         self._routes: dict[tuple[bytes, bytes], str] = {}
+        self._awaited: frozenset[str] = frozenset()
+        # Answers not yet written, in request order (only with a store that is awaited).
+        self._chain: collections.deque[_Waiting] = collections.deque()
         if isinstance(app, HeadcountApp) and self.limit_concurrency is None:
             self._hot_app = app
             self._routes = app.hot_routes()
+            self._awaited = app.awaited_routes
             self._max_body = app.max_body
         elif not HotPathProtocol._warned:
             HotPathProtocol._warned = True
@@ -191,7 +230,7 @@ class HotPathProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if (
             self._routes
-            and (cycle is None or cycle.response_complete)
+            and (cycle is None or cycle.response_complete or isinstance(cycle, _Waiting))
             and not self.expect_100_continue
             and not self.parser.should_upgrade()
         ):
@@ -227,6 +266,9 @@ class HotPathProtocol(HttpToolsProtocol):
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._body = []
         assert self._hot_app is not None
+        if route in self._awaited:
+            self._reply_later(route, body)
+            return
         try:
             reply = self._hot_app.reply_now(route, self._query, body)
         except Exception:
@@ -238,6 +280,10 @@ class HotPathProtocol(HttpToolsProtocol):
         if reply is None:
             self._take_asgi_way(body)
             super().on_message_complete()
+            return
+        if self._chain:  # behind an answer still awaiting the store
+            waiting = self._new_waiting()
+            waiting.reply = reply
             return
         self._write(reply)
 
@@ -263,17 +309,105 @@ class HotPathProtocol(HttpToolsProtocol):
         self.url, self.expect_100_continue = url, expect_100_continue
         self.headers = self.scope["headers"] = headers
 
+    def _new_waiting(self) -> _Waiting:
+        waiting = _Waiting(self._keeps_alive(), self._head_only)
+        self._chain.append(waiting)
+        self.cycle = waiting  # type: ignore[assignment]  # a stand-in, see _Waiting
+        return waiting
+
+    def _reply_later(self, route: str, body: bytes) -> None:
+        """Answer a request whose route awaits the live store, from a task: no ASGI messages,
+        no scope. Until its answer is written it holds the connection's chain (a hot request
+        pipelined behind it joins the chain; any other one is queued by uvicorn behind it).
+        Requests of one connection are handled one after the other, as uvicorn does (a
+        pipelined GET must see the POST before it: RFC 9112, 9.3.2)."""
+        busy = any(w.request is not None or w.running for w in self._chain)
+        waiting = self._new_waiting()
+        waiting.request = (route, self._query, body)
+        if not busy:
+            self._start(waiting)
+
+    def _start(self, waiting: _Waiting) -> None:
+        assert self._hot_app is not None and waiting.request is not None
+        route, query, body = waiting.request
+        waiting.request = None
+        waiting.running = True
+        task = self.loop.create_task(self._hot_app.reply_later(route, query, body))
+        task.add_done_callback(lambda done: self._replied_later(done, waiting))
+
+    def _replied_later(self, task: asyncio.Task[Reply], waiting: _Waiting) -> None:
+        waiting.running = False
+        if task.cancelled():
+            waiting.failed = True
+        elif task.exception() is not None:
+            log.error("Failed to answer a hot-path request", exc_info=task.exception())
+            waiting.failed = True
+        else:
+            waiting.reply = task.result()
+        following = next((w for w in self._chain if w.request is not None), None)
+        if following is not None and not waiting.failed and not self.transport.is_closing():
+            self._start(following)
+        self._write_chain()
+
+    def _write_chain(self) -> None:
+        """Write the answers at the head of the chain that are ready, in order."""
+        chain = self._chain
+        last: _Waiting | None = None
+        while chain and (chain[0].reply is not None or chain[0].failed):
+            last = chain.popleft()
+            last.response_complete = True
+            if self.transport.is_closing():
+                chain.clear()
+                return
+            if last.failed:
+                self._outbox.flush()
+                self.transport.write(_INTERNAL_ERROR)
+                self.transport.close()
+                chain.clear()
+                return
+            assert last.reply is not None
+            keep_alive = last.keep_alive and not self._closing
+            self._put(last.reply, keep_alive, last.head_only)
+            if not keep_alive:
+                self.server_state.total_requests += 1
+                chain.clear()
+                return
+            if chain:
+                self.server_state.total_requests += 1
+        if last is None or chain:
+            return
+        if last.then_400 is not None:
+            self.server_state.total_requests += 1
+            self.send_400_response(last.then_400)
+            return
+        # uvicorn's own end of a response for the last one: counts it, resumes reading,
+        # starts a request it queued behind the chain, or arms its keep-alive timer.
+        self.on_response_complete()
+
+    def _keeps_alive(self) -> bool:
+        return (
+            not self._closing
+            and self.parser.get_http_version() != "1.0"
+            and self.parser.should_keep_alive()
+        )
+
     def _write(self, reply: Reply) -> None:
+        keep_alive = self._keeps_alive()
+        self._put(reply, keep_alive, self._head_only)
+        self.server_state.total_requests += 1
+        if not keep_alive:
+            return
+        if self._idle_timer is None:
+            self._idle_timer = self.loop.call_later(
+                self.timeout_keep_alive, self._close_if_idle, self._begun
+            )
+
+    def _put(self, reply: Reply, keep_alive: bool, head_only: bool) -> None:
         status, headers, body = reply
         defaults = self.server_state.default_headers
         if defaults is not self._defaults_of:
             self._defaults_of = defaults
             self._defaults = b"".join(b"%b: %b\r\n" % pair for pair in defaults)
-        keep_alive = (
-            not self._closing
-            and self.parser.get_http_version() != "1.0"
-            and self.parser.should_keep_alive()
-        )
         self._outbox.put(
             self.transport,
             b"%b%b%b%b\r\n%b"
@@ -283,17 +417,10 @@ class HotPathProtocol(HttpToolsProtocol):
                 b"" if keep_alive else b"connection: close\r\n",
                 # A 204 carries no body and must not say how long it is (RFC 9110, 8.6).
                 b"" if status == 204 else b"content-length: %d\r\n" % len(body),
-                b"" if self._head_only else body,
+                b"" if head_only else body,
             ),
             close=not keep_alive,
         )
-        self.server_state.total_requests += 1
-        if not keep_alive:
-            return
-        if self._idle_timer is None:
-            self._idle_timer = self.loop.call_later(
-                self.timeout_keep_alive, self._close_if_idle, self._begun
-            )
 
     # -- idle connections --------------------------------------------------------------------
 
@@ -325,6 +452,11 @@ class HotPathProtocol(HttpToolsProtocol):
     # -- shutdown --------------------------------------------------------------------------
 
     def send_400_response(self, msg: str) -> None:
+        cycle: object = self.cycle
+        if self._chain and cycle is self._chain[-1]:
+            # Good requests before the bad one are still awaiting the store: theirs first.
+            self._chain[-1].then_400 = msg
+            return
         self._outbox.flush()  # the answers to the good requests before the bad one go first
         super().send_400_response(msg)
 
