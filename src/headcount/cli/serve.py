@@ -177,12 +177,23 @@ def serve(as_json: bool, **raw: str | None) -> None:
             click.echo(bootstrap_text(url, *first_start))
         else:
             click.echo(
-                f"Headcount listening on {url} (database {settings.database_url}).\n"
+                f"Headcount listening on {url} "
+                f"(database {_without_password(settings.database_url)}).\n"
                 "Credentials: `headcount init` creates an environment and an access token; "
                 "`headcount access-tokens create --environment ID` adds a token to one."
             )
 
     _run_uvicorn(settings, log_level)
+
+
+def _without_password(url: str) -> str:
+    """A database URL fit for a terminal or a log: the password masked."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL fails later, with its own message
+        return url
 
 
 def _check_live_store(settings: Settings) -> None:

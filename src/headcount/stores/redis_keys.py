@@ -2,13 +2,13 @@
 
 Two kinds of records, each with its own hash tag so that a script touches one slot only:
 
-* **Partition groups** ``{<prefix>:p<g>}`` (``g = view_key mod partitions``): the views of the
+* **Partition groups** ``<prefix>:{p<g>}:...`` (``g = view_key mod partitions``): the views of the
   group, in ``subpartitions`` small state hashes and last-seen zsets (small so Redis keeps
   them in its compact listpack encoding), a due zset (which sub-partitions may hold a view
   past the liveness window) and a stats hash. The view step and the sweep of a group run in
   ``partition.lua``.
-* **Counter sub-keys** ``{<prefix>:c<content>.<s>}``: the memberships of one counter key
-  (:func:`headcount.core.identity.content_key`) whose viewer hashes to shard ``s`` of
+* **Counter sub-keys** ``<prefix>:{c<content>.<s>}`` (and its ``:l``): the memberships of one
+  counter key (:func:`headcount.core.identity.content_key`) whose viewer hashes to shard ``s`` of
   ``counter_shards`` (``counter_apply.lua``). A hot video spreads over ``counter_shards`` slots.
 
 Nothing on a request path lists keys (no ``KEYS``, no ``SCAN``): every name is computed.

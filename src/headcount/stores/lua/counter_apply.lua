@@ -7,7 +7,7 @@
 --           '#v' views, '#u' distinct viewers
 --   KEYS[2] zset: view -> lease expiry
 -- Setting or removing a membership is idempotent; a membership whose lease lapsed is dropped
--- here and by counter_read.lua, so a step a dead node never took is repaired by time.
+-- on every call (a read is a call with no ops), so a step a dead node never took is repaired by time.
 --
 -- ARGV[1] leases that end before this time have lapsed (the caller's last sweep)
 -- ARGV[2] lease expiry for memberships set now  ARGV[3] key TTL (ms; '0' for a
