@@ -47,7 +47,42 @@ from headcount.errors import HeadcountError, error_response
 from headcount.http.app import HeadcountApp
 from headcount.http.reply import Reply
 
-__all__ = ["HotPathProtocol"]
+__all__ = ["UVICORN_INTERNALS", "HotPathProtocol"]
+
+# Every part of uvicorn this protocol relies on that is not its public API: the one seam with
+# uvicorn's internals. tests/http/test_uvicorn_seam.py checks each against the installed
+# uvicorn and fails, naming what moved, when an upgrade changes one of them.
+UVICORN_INTERNALS: Final = {
+    "version": "0.54.0",  # the release this seam was last checked against
+    # HttpToolsProtocol: state read or written here, and the methods extended or called.
+    "protocol_attributes": (
+        "app",
+        "cycle",
+        "expect_100_continue",
+        "headers",
+        "limit_concurrency",
+        "loop",
+        "parser",
+        "server_state",
+        "timeout_keep_alive",
+        "transport",
+        "url",
+    ),
+    "protocol_methods": (
+        "connection_lost",
+        "on_body",
+        "on_headers_complete",
+        "on_message_begin",
+        "on_message_complete",
+        "on_response_complete",
+        "send_400_response",
+        "shutdown",
+    ),
+    "scope_set_by": "on_message_begin",  # self.scope, rebuilt by _asgi_scope
+    # What uvicorn reads and writes on self.cycle, which _Waiting stands in for.
+    "cycle_attributes": ("disconnected", "keep_alive", "message_event", "response_complete"),
+    "server_state_attributes": ("default_headers", "total_requests"),
+}
 
 log = logging.getLogger("headcount.http")
 
