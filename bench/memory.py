@@ -13,7 +13,11 @@ in batches of 1,000 and dropped after ingestion: what stays is what the store ke
   per-key counters (views and a viewer multiset per content id) — the obvious design;
 - **floor**: the view-id strings alone in a ``dict[str, None]``, for scale.
 
-Run one layout alone: ``python -m bench.memory headcount 1000000 10000 rss``.
+Then, in one more fresh process, the CPU time of a ``MemoryLiveStore.sweep`` over the same
+population when nothing has expired: it walks each partition's last-seen list from the oldest
+view and stops at the first live one, so it should cost next to nothing, not a scan.
+
+Run one layout alone: ``python -m bench.memory headcount 1000000 10000 rss`` (or ``sweep``).
 """
 
 from __future__ import annotations
@@ -30,15 +34,20 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.report import Metric, Report, markdown_table
 from bench.servers import SERVER_CPU, BenchError
+
+if TYPE_CHECKING:
+    from headcount.stores.memory import MemoryLiveStore
 
 __all__ = ["LAYOUTS", "MemoryOptions", "run", "view_batches"]
 
 ENVIRONMENT = "env_bench_memory_000000000"
 BATCH = 1000
 TARGET_BYTES_PER_VIEW = 250
+TARGET_IDLE_SWEEP_MS = 1.0  # a sweep with nothing expired: O(expired + partitions), not a scan
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,11 @@ def view_batches(views: int, video_ids: list[str], urls: list[str]) -> Iterator[
 
 
 def _headcount(views: int, videos: int) -> Callable[[], int]:
+    return _headcount_build(views, videos)[1]
+
+
+def _headcount_build(views: int, videos: int) -> tuple[MemoryLiveStore, Callable[[], int], float]:
+    """The store, the function filling it, and the receive time of every event."""
     from headcount.core.events import ViewEvent
     from headcount.stores.memory import MemoryLiveStore
 
@@ -122,7 +136,7 @@ def _headcount(views: int, videos: int) -> Callable[[], int]:
     def build_sync() -> int:
         return asyncio.run(build())
 
-    return build_sync
+    return store, build_sync, now
 
 
 class NaiveView:
@@ -233,6 +247,28 @@ def measure_here(layout: str, views: int, videos: int, mode: str) -> dict[str, f
     }
 
 
+def sweep_here(views: int, videos: int) -> dict[str, float]:
+    """Build the headcount layout, then the CPU time of sweeps with nothing expired (best of 5)."""
+    store, build, now = _headcount_build(views, videos)
+    built = build()
+    gc.collect()
+
+    async def sweeps() -> list[float]:
+        seconds = []
+        for i in range(5):
+            started = time.process_time()
+            if await store.sweep(now + 1 + i) != 0:
+                raise BenchError("a sweep removed views inside the window")
+            seconds.append(time.process_time() - started)
+        return seconds
+
+    return {
+        "views": built,
+        "sweep_ms": min(asyncio.run(sweeps())) * 1e3,
+        "visited": store.last_sweep_visited,
+    }
+
+
 def _measure_fresh(layout: str, views: int, videos: int, mode: str) -> dict[str, float]:
     argv = [sys.executable, "-m", "bench.memory", layout, str(views), str(videos), mode]
     done = subprocess.run(
@@ -260,6 +296,9 @@ def run(options: MemoryOptions) -> Report:
             results[layout][mode].append(
                 _measure_fresh(layout, options.views, options.videos, mode)
             )
+
+    print("  headcount sweep...", flush=True)
+    sweep = _measure_fresh("headcount", options.views, options.videos, "sweep")
 
     def per_view(layout: str, mode: str) -> float:
         return statistics.median(r["per_view"] for r in results[layout][mode])
@@ -300,15 +339,29 @@ def run(options: MemoryOptions) -> Report:
             f"(headcount uses {rss / naive_rss:.2f}x)",
             None,
         ),
+        Metric(
+            f"sweep CPU with nothing expired, {options.views:,} views",
+            f"≤ {TARGET_IDLE_SWEEP_MS:g} ms",
+            f"{sweep['sweep_ms']:.2f} ms ({sweep['visited']:.0f} rows looked at)",
+            sweep["sweep_ms"] <= TARGET_IDLE_SWEEP_MS,
+        ),
     )
-    return Report("memory", metrics, details, {"options": options.__dict__, "results": results})
+    raw = {"options": options.__dict__, "results": results, "sweep": sweep}
+    return Report("memory", metrics, details, raw)
 
 
 def main() -> None:
     layout, views, videos, mode = sys.argv[1:5]
-    if layout not in LAYOUTS or mode not in ("rss", "trace"):
-        raise SystemExit(f"usage: python -m bench.memory {{{','.join(LAYOUTS)}}} N M rss|trace")
-    print(json.dumps(measure_here(layout, int(views), int(videos), mode)))
+    if layout not in LAYOUTS or mode not in ("rss", "trace", "sweep"):
+        raise SystemExit(
+            f"usage: python -m bench.memory {{{','.join(LAYOUTS)}}} N M rss|trace|sweep"
+        )
+    if mode == "sweep":
+        if layout != "headcount":
+            raise SystemExit("sweep: headcount only")
+        print(json.dumps(sweep_here(int(views), int(videos))))
+    else:
+        print(json.dumps(measure_here(layout, int(views), int(videos), mode)))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@
 * Liveness: a view silent longer than the window is gone, whether a sweep removed it already or
   an event finds it so (the event then starts a fresh view: first-seen rules apply). The
   sweeper removes each such view, with its transitions, exactly once, and marks ``updated_at``.
+  Each partition keeps its views in last-seen order (:class:`ViewTable`'s list), so a sweep
+  looks only at the views it removes plus one live view per partition: O(expired), not a scan.
+  After the clock steps back a view may wait behind newer ones and go up to that step late;
+  never early.
 * Persistence: :meth:`save` (periodic and on :meth:`close`) writes the state file;
   :meth:`start` restores it, dropping views past the window and rebuilding every counter from
   the restored views.
@@ -46,7 +50,7 @@ from headcount.stores.memory_snapshot import (
     snapshot_table,
     write_snapshot,
 )
-from headcount.stores.view_table import ViewTable
+from headcount.stores.view_table import NIL, ViewTable
 
 __all__ = ["MemoryLiveStore"]
 
@@ -84,6 +88,7 @@ class MemoryLiveStore:
         self._counters: Counters[CounterKey] = Counters()
         self._happening = 0
         self._updated_at = 0.0
+        self.last_sweep_visited = 0  # rows the last sweep looked at: removed + ≤ 1 per partition
         self._save_lock = asyncio.Lock()
 
     @classmethod
@@ -156,6 +161,8 @@ class MemoryLiveStore:
                 self._insert(table, key, environment_id, event, now)
                 continue
             table.last_seen[row] = now
+            if row != table.tail:  # the first event of a batch; the others find it there
+                table.touch(row)
             sequence = event.sequence
             if sequence is not None:
                 seen = table.seen[row]
@@ -202,15 +209,22 @@ class MemoryLiveStore:
         return IngestResult(applied=len(events) - duplicates, duplicates=duplicates)
 
     async def sweep(self, now: float) -> int:
+        """Remove the views silent longer than the window, oldest first in each partition,
+        stopping at the first live one (see the module docstring for a clock stepping back)."""
         window = self.liveness_window
-        removed = 0
+        removed = visited = 0
         for table in self._tables:
-            last_seen = table.last_seen
-            expired = [(k, r) for k, r in table.index.items() if now - last_seen[r] > window]
-            for key, row in expired:
-                self._remove(table, key, row)
-            removed += len(expired)
+            last_seen, keys = table.last_seen, table.key
+            row = table.head
+            while row != NIL:
+                visited += 1
+                if now - last_seen[row] <= window:
+                    break
+                self._remove(table, keys[row], row)  # unlinks it: the next one is the head
+                removed += 1
+                row = table.head
             await asyncio.sleep(0)  # one partition at a time: requests run in between
+        self.last_sweep_visited = visited
         self._updated_at = now
         return removed
 
@@ -379,4 +393,6 @@ class MemoryLiveStore:
                     table, key, last_seen[row], environment_id, state, highest[row], seen[row]
                 )
                 restored += 1
+        for table in self._tables:
+            table.relink()  # added in file order; the sweeper needs last-seen order
         return restored

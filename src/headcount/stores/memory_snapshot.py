@@ -4,7 +4,9 @@ One JSON document (orjson): the interned strings (environment ids, content ids) 
 per partition the view keys, their rows and every column as base64 of the raw array bytes, so
 saving a million views is a few memory copies and one write, not a million Python objects.
 Columns are in the machine's byte order, which the file records; a file from a machine with the
-other order is refused (the state is local to one server).
+other order is refused (the state is local to one server). The table's ``key`` column and its
+last-seen list (``prev``/``next``) are not saved: the index holds the keys, and a restore
+rebuilds the list from ``last_seen`` (:meth:`ViewTable.relink`).
 
 Written to a temporary file in the same directory, flushed to disk, then renamed over the old
 one: a crash mid-save leaves the previous state intact.
@@ -38,7 +40,7 @@ __all__ = [
 
 FORMAT: Final[str] = "headcount-live-state"
 VERSION: Final[int] = 1
-# Column name -> array typecode, as in ViewTable.
+# Column name -> array typecode, as in ViewTable (the saved ones).
 COLUMNS: Final[dict[str, str]] = {
     "last_seen": "d",
     "env": "I",
