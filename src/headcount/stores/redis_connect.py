@@ -18,7 +18,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from headcount.stores.redis_keys import DEFAULT_PREFIX
+from headcount.stores.redis_keys import DEFAULT_PREFIX, check_prefix
 
 __all__ = ["SCHEMES", "RedisTarget", "connect", "parse_redis_url"]
 
@@ -47,14 +47,17 @@ class RedisTarget:
 def parse_redis_url(url: str) -> RedisTarget:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    host = parts.netloc.rpartition("@")[2]
+    # What an error may show: no user, password or query (redis-py takes a password there too).
+    shown = urlunsplit((parts.scheme, host, parts.path, "", ""))
     if scheme not in SCHEMES:
         raise ValueError(
-            f"unsupported live store URL {url!r}: use memory://, redis://HOST:PORT/DB, "
+            f"unsupported live store URL {shown!r}: use memory://, redis://HOST:PORT/DB, "
             "rediss://... or redis+cluster://HOST:PORT"
         )
     client_scheme, cluster = SCHEMES[scheme]
     if scheme != "unix" and not parts.hostname:
-        raise ValueError(f"the live store URL {url!r} names no host")
+        raise ValueError(f"the live store URL {shown!r} names no host")
     query = parse_qsl(parts.query, keep_blank_values=True)
     prefix = DEFAULT_PREFIX
     kept = []
@@ -63,13 +66,16 @@ def parse_redis_url(url: str) -> RedisTarget:
             prefix = value
         else:
             kept.append((name, value))
-    netloc = parts.netloc
-    shown = netloc.rsplit("@", 1)[-1]
+    check_prefix(prefix)  # refused with the URL, not later when the store is built
+    kept_query = urlencode(kept)
+    # Written out, not urlunsplit: that turns "unix:///path" into "unix:/path", which
+    # redis-py refuses (it wants "unix://").
+    client_url = f"{client_scheme}://{parts.netloc}{parts.path}"
     return RedisTarget(
-        url=urlunsplit((client_scheme, netloc, parts.path, urlencode(kept), "")),
+        url=f"{client_url}?{kept_query}" if kept_query else client_url,
         cluster=cluster,
         prefix=prefix,
-        display=f"{scheme}://{shown}{parts.path}",
+        display=f"{scheme}://{host}{parts.path}",
     )
 
 

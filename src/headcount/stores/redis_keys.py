@@ -18,11 +18,17 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["DEFAULT_PREFIX", "KeyLayout", "Location"]
+__all__ = ["DEFAULT_PREFIX", "KeyLayout", "Location", "check_prefix"]
 
 DEFAULT_PREFIX: Final = "hc"
 
 Location = tuple[int, int]  # (partition group, sub-partition)
+
+
+def check_prefix(prefix: str) -> None:
+    """Refuse a key prefix that would break key names or their hash tags (ValueError)."""
+    if not prefix or any(c in prefix for c in "{}: "):
+        raise ValueError(f"a key prefix is letters, digits, - and _, not {prefix!r}")
 
 
 class KeyLayout:
@@ -38,8 +44,7 @@ class KeyLayout:
     def __init__(
         self, prefix: str, *, partitions: int, subpartitions: int, counter_shards: int
     ) -> None:
-        if not prefix or any(c in prefix for c in "{}: "):
-            raise ValueError(f"a key prefix is letters, digits, - and _, not {prefix!r}")
+        check_prefix(prefix)
         if min(partitions, subpartitions, counter_shards) < 1:
             raise ValueError("partitions, sub-partitions and counter shards must be at least 1")
         self.prefix = prefix

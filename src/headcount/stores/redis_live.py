@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Final
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from headcount.core.counters import counter_changes
 from headcount.core.events import ViewEvent
@@ -57,6 +57,11 @@ RECONNECT_INTERVAL: Final = 1.0
 REFRESH: Final = 0.5  # x liveness window: how often a happening view re-sends its memberships
 LEASE: Final = 1.5  # x liveness window: REFRESH + 1, so a refreshed membership never lapses early
 MAX_CACHED: Final = 100_000
+# What "Redis cannot be reached" looks like. redis-py's cluster client raises
+# RedisClusterException, which is not a RedisError, when no node answers (e.g. "Redis Cluster
+# cannot be connected"): without it here a node started while its cluster is away would crash
+# instead of retrying, and a request would get a 500 instead of a 503.
+_UNREACHABLE: Final = (RedisError, RedisClusterException, OSError)
 _CHANGE: Final = 5  # strings per change in a partition script's answer
 
 
@@ -126,7 +131,7 @@ class RedisLiveStore:
     def _unavailable(self) -> Iterator[None]:
         try:
             yield
-        except (RedisError, OSError) as exc:
+        except _UNREACHABLE as exc:
             raise StoreUnavailable(
                 "The live store (Redis) cannot be reached; try again shortly."
             ) from exc
@@ -328,7 +333,7 @@ class RedisLiveStore:
         assert self._runner is not None
         try:
             await self._runner.load()
-        except (RedisError, OSError):
+        except _UNREACHABLE:
             return False
         self._ready = True
         return True
