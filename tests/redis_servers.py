@@ -37,6 +37,7 @@ __all__ = [
     "RedisServer",
     "ReplicaNode",
     "new_key_prefix",
+    "own_redis_cluster",
     "redis_call",
     "redis_cluster",
     "redis_standalone",
@@ -811,6 +812,18 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
     """One 6-node Redis Cluster for the whole session, started on first use. A test that
     kills nodes or moves slots calls ``heal()`` (or ``restart_node``) before it ends."""
     cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.kill_all()
+
+
+@pytest.fixture
+def own_redis_cluster(tmp_path: Path) -> Iterator[RedisCluster]:
+    """A 6-node cluster for this test alone: for tests that kill masters or move slots, so a
+    failover that does not heal cleanly cannot break the session cluster other tests share."""
+    cluster = RedisCluster(tmp_path / "own-redis-cluster")
     try:
         cluster.start()
         yield cluster

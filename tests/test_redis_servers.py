@@ -32,6 +32,17 @@ def cluster_client(redis_cluster: RedisCluster) -> Iterator[redis.cluster.RedisC
         client.close()
 
 
+@pytest.fixture
+def own_cluster_client(own_redis_cluster: RedisCluster) -> Iterator[redis.cluster.RedisCluster]:
+    client = redis.cluster.RedisCluster(
+        host=own_redis_cluster.seed_host, port=own_redis_cluster.seed_port, **CLIENT_TIMEOUTS
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 def _keys_in_slots(prefix: str, slots: set[int]) -> dict[int, str]:
     """One key per slot of ``slots`` (searching ``prefix:0``, ``prefix:1``, ...)."""
     keys: dict[int, str] = {}
@@ -110,42 +121,46 @@ def test_a_cluster_client_spreads_keys_over_the_masters(
 
 
 def test_a_killed_master_is_replaced_and_clients_keep_writing(
-    redis_cluster: RedisCluster, cluster_client: redis.cluster.RedisCluster, unique_prefix: str
+    own_redis_cluster: RedisCluster,
+    own_cluster_client: redis.cluster.RedisCluster,
+    unique_prefix: str,
 ) -> None:
-    master = redis_cluster.masters()[0]
-    (replica,) = redis_cluster.replicas_of(master)
+    master = own_redis_cluster.masters()[0]
+    (replica,) = own_redis_cluster.replicas_of(master)
     key = _keys_in_slots(unique_prefix, {master.slots[0][0]}).popitem()[1]
-    cluster_client.set(key, "before")
+    own_cluster_client.set(key, "before")
     try:
-        victim = redis_cluster.kill_master(0)
+        victim = own_redis_cluster.kill_master(0)
         assert victim.port == master.port and not victim.alive
-        assert redis_cluster.master_for_slot(master.slots[0][0]).node_id == replica.node_id
+        assert own_redis_cluster.master_for_slot(master.slots[0][0]).node_id == replica.node_id
 
         deadline = time.monotonic() + 15
         while True:
             try:
-                cluster_client.set(key, "after")
+                own_cluster_client.set(key, "after")
                 break
             except redis.exceptions.RedisError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        assert cluster_client.get(key) == b"after"
+        assert own_cluster_client.get(key) == b"after"
 
-        redis_cluster.restart_node(victim)
+        own_redis_cluster.restart_node(victim)
         assert (victim.port, replica.node_id) in {
-            (r.port, r.master_id) for r in redis_cluster.replicas()
+            (r.port, r.master_id) for r in own_redis_cluster.replicas()
         }
     finally:
-        redis_cluster.heal()
+        own_redis_cluster.heal()
 
 
 def test_reshard_moves_slots_and_their_keys_under_traffic(
-    redis_cluster: RedisCluster, cluster_client: redis.cluster.RedisCluster, unique_prefix: str
+    own_redis_cluster: RedisCluster,
+    own_cluster_client: redis.cluster.RedisCluster,
+    unique_prefix: str,
 ) -> None:
-    source, target = redis_cluster.masters()[:2]
+    source, target = own_redis_cluster.masters()[:2]
     keys = _keys_in_slots(unique_prefix, _slots_of(source.slots))
-    with cluster_client.pipeline(transaction=False) as pipe:
+    with own_cluster_client.pipeline(transaction=False) as pipe:
         for key in keys.values():
             pipe.set(key, key)
         pipe.execute()
@@ -157,7 +172,7 @@ def test_reshard_moves_slots_and_their_keys_under_traffic(
     def traffic() -> None:
         nonlocal done
         client = redis.cluster.RedisCluster(
-            host=redis_cluster.seed_host, port=redis_cluster.seed_port, **CLIENT_TIMEOUTS
+            host=own_redis_cluster.seed_host, port=own_redis_cluster.seed_port, **CLIENT_TIMEOUTS
         )
         try:
             while not stop.is_set():
@@ -176,28 +191,28 @@ def test_reshard_moves_slots_and_their_keys_under_traffic(
         deadline = time.monotonic() + 10
         while done < 50 and not errors and time.monotonic() < deadline:
             time.sleep(0.05)
-        redis_cluster.reshard(50, source.node_id, target.node_id)
+        own_redis_cluster.reshard(50, source.node_id, target.node_id)
     finally:
         stop.set()
         thread.join(10)
     assert not thread.is_alive() and not errors and done >= 50
 
-    after = {m.node_id: m for m in redis_cluster.masters()}
+    after = {m.node_id: m for m in own_redis_cluster.masters()}
     moved = _slots_of(source.slots) - _slots_of(after[source.node_id].slots)
     assert len(moved) == 50
     assert after[target.node_id].slot_count == target.slot_count + 50
     assert moved <= _slots_of(after[target.node_id].slots)
 
     def keys_on(master: MasterNode, slot: int) -> list[str]:
-        return list(redis_cluster.server(master).call("CLUSTER", "GETKEYSINSLOT", slot, 100))
+        return list(own_redis_cluster.server(master).call("CLUSTER", "GETKEYSINSLOT", slot, 100))
 
     for slot in moved:  # other tests' keys may share the slot: look for this test's own
         assert keys[slot] in keys_on(target, slot)
         assert keys[slot] not in keys_on(source, slot)
-    with cluster_client.pipeline(transaction=False) as pipe:
+    with own_cluster_client.pipeline(transaction=False) as pipe:
         for key in keys.values():
             pipe.get(key)
         assert pipe.execute() == [key.encode() for key in keys.values()]
 
-    redis_cluster.reshard(50, target.node_id, source.node_id)
-    assert sum(m.slot_count for m in redis_cluster.masters()) == 16384
+    own_redis_cluster.reshard(50, target.node_id, source.node_id)
+    assert sum(m.slot_count for m in own_redis_cluster.masters()) == 16384

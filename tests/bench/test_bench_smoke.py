@@ -23,6 +23,15 @@ from bench.counts import cold_pool_size
 from bench.freshness import percentile
 from bench.ingest import body_sizes
 from bench.memory import measure_here
+from bench.redis_servers import RedisStats, start_redis
+from bench.redis_store import (
+    NodeRun,
+    TrivialRun,
+    measure_memory,
+    memory_breakdown,
+    trivial_pipeline,
+    video_major_batches,
+)
 from bench.report import Metric, compare, markdown_table, metrics_table
 from bench.servers import BenchError
 from bench.tokens import mint_token, mint_tokens, private_key_pem
@@ -249,3 +258,82 @@ def test_main_refuses_unknown_benchmarks(capsys: pytest.CaptureFixture[str]) -> 
         bench_main.main(["nonsense"])
     assert exit_info.value.code == 2
     assert "unknown benchmark" in capsys.readouterr().err
+
+
+def test_redis_stats_subtract_and_leave_the_bench_commands_out() -> None:
+    before = RedisStats(1.0, 10, {"evalsha": (5, 50), "info": (1, 9)})
+    after = RedisStats(1.5, 30, {"evalsha": (25, 250), "info": (3, 27), "config|get": (1, 2)})
+    delta = after - before
+    assert delta.cpu == pytest.approx(0.5)
+    assert delta.reads == 20
+    assert delta.calls("evalsha") == 20
+    assert delta.work == (20, 200)  # info and config|get are the bench's, not the store's
+    both = delta + RedisStats(0.25, 5, {"evalsha": (1, 10), "zadd": (2, 4)})
+    assert both.cpu == pytest.approx(0.75) and both.reads == 25
+    assert both.work == (23, 214)
+
+
+def test_node_runs_add_nodes_up_per_request() -> None:
+    redis = RedisStats(0.2, 100, {"evalsha": (1300, 0), "zrangebyscore": (200, 0)})
+    one = WrkRun(1000, 10.0, 100.0, 1.0, 2.0, server_cores=0.01)  # 100 µs/request
+    two = WrkRun(3000, 10.0, 300.0, 1.0, 2.0, server_cores=0.06)  # 200 µs/request
+    run = NodeRun((one, two), redis, events=16_000, rejected=0, seconds=10.0)
+    assert run.requests == 4000
+    assert run.node_us_per_request == pytest.approx(175.0)
+    assert run.redis_us_per_request == pytest.approx(50.0)
+    assert run.total_us_per_request == pytest.approx(225.0)
+    assert run.events_per_redis_second == pytest.approx(80_000)
+    assert run.commands_per_read == pytest.approx(15.0)
+    assert trivial_pipeline([run]) == 15
+    trivial = TrivialRun(10_000, RedisStats(0.01, 1000), 1.0, clients=4, pipeline=10)
+    assert trivial.calls_per_redis_second == pytest.approx(1_000_000)
+    assert trivial.commands_per_read == pytest.approx(10.0)
+
+
+def test_video_major_batches_hold_every_view_once_on_its_videos() -> None:
+    batches = list(video_major_batches(1003, 10, batch=300))
+    events = [e for b in batches for e in b]
+    assert len(events) == 1003
+    assert len({e.view_id for e in events}) == 1003
+    assert len({e.mux_viewer_id for e in events}) == 1003
+    per_video: dict[str | None, int] = {}
+    for event in events:
+        per_video[event.video_id] = per_video.get(event.video_id, 0) + 1
+        assert event.name == "viewstart" and event.source_url is not None
+    assert sorted(per_video.values()) == [100] * 7 + [101] * 3
+    assert all(len(b) >= 300 for b in batches[:-1])  # whole videos per batch
+
+
+def test_memory_breakdown_scales_sampled_kinds() -> None:
+    kinds = memory_breakdown(
+        [
+            ("all", [("listpack", 100, 5), ("listpack", 300, 7)], 1.0),
+            ("sampled", [("hashtable", 50, 2)], 10.0),
+        ],
+        views=100,
+    )
+    assert (kinds[0].keys, kinds[0].bytes_per_view, kinds[0].entries) == (2, 4.0, 6)
+    assert (kinds[1].keys, kinds[1].sampled, kinds[1].bytes_per_view) == (10, 1, 5.0)
+    assert kinds[1].encodings == {"hashtable": 1}
+
+
+def test_redis_server_starts_and_reads_its_counters(tmp_path: Path) -> None:
+    with start_redis("smoke-redis", tmp_path / "redis", cpu="0") as server:
+        before = server.stats()
+        sha = server.client.script_load("return 1")
+        for _ in range(5):
+            assert server.client.evalsha(sha, 0) == 1
+        delta = server.stats() - before
+        assert delta.calls("evalsha") == 5
+        assert delta.reads >= 5
+        assert server.used_memory() > 0
+    assert server.process.poll() is not None
+
+
+def test_redis_memory_fills_a_tiny_population_and_reads_its_encodings(tmp_path: Path) -> None:
+    memory = measure_memory(tmp_path, 2000, 20)  # raises unless every view is counted
+    assert memory.views == 2000 and memory.per_view > 0
+    kinds = {kind.name: kind for kind in memory.kinds}
+    assert set(kinds["view state hashes (partition)"].encodings) == {"listpack"}
+    assert kinds["video_id counter hashes"].keys > 0
+    assert "zset-max-listpack-entries" in memory.limits

@@ -193,9 +193,9 @@ def test_redis_outage_refuses_beacons_and_counts_recover_after_an_empty_restart(
 
 
 def test_counts_keep_flowing_when_a_cluster_master_fails_over(
-    tmp_path: Path, redis_cluster: RedisCluster
+    tmp_path: Path, own_redis_cluster: RedisCluster
 ) -> None:
-    live_url = f"{redis_cluster.seed_url}?prefix={new_key_prefix()}"
+    live_url = f"{own_redis_cluster.seed_url}?prefix={new_key_prefix()}"
     try:
         with nodes(tmp_path, live_url, 2) as group:
             servers = group.servers
@@ -205,10 +205,10 @@ def test_counts_keep_flowing_when_a_cluster_master_fails_over(
                 body = beacon(group.env_key, _start(f"v{view}", "cluster-video", f"c{view}"))
                 post_until_accepted(servers, body, start=view)
             wait_for_counts(servers[1], token, (views, views))
-            redis_cluster.kill_master(0)  # its replica takes over
+            own_redis_cluster.kill_master(0)  # its replica takes over
             for view in range(views, 2 * views):
                 body = beacon(group.env_key, _start(f"v{view}", "cluster-video", f"c{view}"))
                 post_until_accepted(servers, body, start=view, timeout=30)
             wait_for_counts(servers[0], token, (2 * views, 2 * views), timeout=15)
     finally:
-        redis_cluster.heal()
+        own_redis_cluster.heal()

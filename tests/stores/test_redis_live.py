@@ -693,9 +693,9 @@ async def test_one_hot_video_spreads_over_every_master(
 
 @pytest.mark.slow
 async def test_a_killed_master_is_replaced_and_traffic_resumes(
-    redis_cluster: RedisCluster, open_redis: OpenRedis
+    own_redis_cluster: RedisCluster, open_redis: OpenRedis
 ) -> None:
-    store = await open_redis(fresh_url(redis_cluster.seed_url), partitions=256)
+    store = await open_redis(fresh_url(own_redis_cluster.seed_url), partitions=256)
     views = [f"v{i}" for i in range(200)]
     await store.ingest(ENV, [start(v, viewer=f"c{i}") for i, v in enumerate(views)], T0)
     assert await video(store, T0) == (200, 200)
@@ -703,7 +703,7 @@ async def test_a_killed_master_is_replaced_and_traffic_resumes(
         # The master the slot migration below leaves alone: a failover soon after slots moved
         # has been seen (1 run in 5, Redis 7.0) to leave the promoted node without the last
         # migrated slot, which heal() cannot repair.
-        await asyncio.to_thread(redis_cluster.kill_master, 2)
+        await asyncio.to_thread(own_redis_cluster.kill_master, 2)
         # Once a replica took over, every call works again within a bounded time: the
         # players' heartbeats (re-sent while refused) refill whatever the replica missed.
         deadline = time.monotonic() + DEADLINE
@@ -722,10 +722,10 @@ async def test_a_killed_master_is_replaced_and_traffic_resumes(
             seq += 1
         assert await store.stats() == LiveStats(views=200, happening=200)
     finally:
-        await asyncio.to_thread(redis_cluster.heal)
-    assert redis_cluster.problems() is None
-    assert len(redis_cluster.masters()) == 3
-    assert sum(m.slot_count for m in redis_cluster.masters()) == CLUSTER_SLOTS
+        await asyncio.to_thread(own_redis_cluster.heal)
+    assert own_redis_cluster.problems() is None
+    assert len(own_redis_cluster.masters()) == 3
+    assert sum(m.slot_count for m in own_redis_cluster.masters()) == CLUSTER_SLOTS
     # Healed (the old master is now a replica): still serving.
     await store.ingest(ENV, [ev(v, "hb", 1000) for v in views], T0 + 40)
     assert await video(store, T0 + 40) == (200, 200)
@@ -733,10 +733,10 @@ async def test_a_killed_master_is_replaced_and_traffic_resumes(
 
 @pytest.mark.slow
 async def test_a_slot_migration_under_traffic_loses_nothing(
-    redis_cluster: RedisCluster, open_redis: OpenRedis
+    own_redis_cluster: RedisCluster, open_redis: OpenRedis
 ) -> None:
-    store = await open_redis(fresh_url(redis_cluster.seed_url), partitions=256)
-    source, target = redis_cluster.masters()[0], redis_cluster.masters()[1]
+    store = await open_redis(fresh_url(own_redis_cluster.seed_url), partitions=256)
+    source, target = own_redis_cluster.masters()[0], own_redis_cluster.masters()[1]
     owned_before = {s for first, last in source.slots for s in range(first, last + 1)}
     moving = 1200
     # The traffic's keys: its partition groups, and the counter sub-keys of its one video.
@@ -767,13 +767,13 @@ async def test_a_slot_migration_under_traffic_loses_nothing(
             await asyncio.sleep(0)
 
     moved = asyncio.ensure_future(
-        asyncio.to_thread(redis_cluster.reshard, moving, source.node_id, target.node_id)
+        asyncio.to_thread(own_redis_cluster.reshard, moving, source.node_id, target.node_id)
     )
     try:
         await asyncio.wait_for(traffic(moved), DEADLINE * 2)
         await moved
         assert overlap >= 100, overlap  # views stored while the slots were moving
-        owner = {m.node_id: m for m in redis_cluster.masters()}
+        owner = {m.node_id: m for m in own_redis_cluster.masters()}
         owned_after = {
             s for first, last in owner[source.node_id].slots for s in range(first, last + 1)
         }
@@ -790,15 +790,15 @@ async def test_a_slot_migration_under_traffic_loses_nothing(
     finally:
         with contextlib.suppress(Exception):  # a failure of its own was raised above
             await moved
-        back = await asyncio.to_thread(redis_cluster.masters)
+        back = await asyncio.to_thread(own_redis_cluster.masters)
         now_owned = {m.node_id: m.slot_count for m in back}
         if now_owned.get(source.node_id, 0) < len(owned_before):
             await asyncio.to_thread(
-                redis_cluster.reshard,
+                own_redis_cluster.reshard,
                 len(owned_before) - now_owned.get(source.node_id, 0),
                 target.node_id,
                 source.node_id,
             )
-    restored = {m.node_id: m for m in redis_cluster.masters()}[source.node_id]
+    restored = {m.node_id: m for m in own_redis_cluster.masters()}[source.node_id]
     assert {s for first, last in restored.slots for s in range(first, last + 1)} == owned_before
     assert await video(store, T0 + 20) == (len(sent), len(sent))  # and back again
