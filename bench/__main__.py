@@ -1,4 +1,7 @@
-"""``python -m bench [counts] [ingest] [memory] [freshness]`` — run some or all benchmarks.
+"""``python -m bench [counts] [ingest] [memory] [freshness] [redis]`` — run benchmarks.
+
+With no name, the default set runs (every benchmark but ``redis``, which needs redis-server and
+takes about 5 minutes of its own: run it by name).
 
 Prints each benchmark's detail table as it finishes, then one Markdown table with every metric,
 its target, the measured value and PASS/FAIL. Everything is also written under
@@ -20,13 +23,19 @@ from bench.report import Metric, Report, metrics_table
 from bench.servers import RESULTS_DIR, BenchError
 from bench.wrk import Method, require_wrk
 
-BENCHMARKS = ("counts", "ingest", "memory", "freshness")
-NEEDS_WRK = frozenset({"counts", "ingest"})
+BENCHMARKS = ("counts", "ingest", "memory", "freshness", "redis")
+DEFAULT = ("counts", "ingest", "memory", "freshness")
+NEEDS_WRK = frozenset({"counts", "ingest", "redis"})
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"any of {', '.join(BENCHMARKS)} (default: {', '.join(DEFAULT)})",
+    )
     parser.add_argument("--duration", type=int, default=10, help="seconds per kept wrk run")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of thrown-away warm-up")
     parser.add_argument("--runs", type=int, default=3, help="kept runs per measurement (>= 3)")
@@ -37,9 +46,23 @@ def _parser() -> argparse.ArgumentParser:
         default=5,
         help="seconds per fresh-token /counts run (each needs ~200k pre-signed tokens per 5 s)",
     )
-    parser.add_argument("--views", type=int, default=1_000_000, help="views for `memory`")
-    parser.add_argument("--videos", type=int, default=10_000, help="videos for `memory`")
-    parser.add_argument("--samples", type=int, default=100, help="starts and ends for `freshness`")
+    parser.add_argument(
+        "--views", type=int, default=1_000_000, help="views for `memory` and `redis`"
+    )
+    parser.add_argument(
+        "--videos", type=int, default=10_000, help="videos for `memory` and `redis`"
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=100,
+        help="starts and ends for `freshness` and `redis`",
+    )
+    parser.add_argument(
+        "--no-cluster",
+        action="store_true",
+        help="`redis`: skip the hot-video part on a 3-master cluster",
+    )
     return parser
 
 
@@ -66,7 +89,22 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], Report]]:
 
         return module.run(module.FreshnessOptions(args.samples))
 
-    return {"counts": counts, "ingest": ingest, "memory": memory, "freshness": freshness}
+    def redis() -> Report:
+        from bench import redis_store as module
+
+        return module.run(
+            module.RedisOptions(
+                method, args.views, args.videos, args.samples, cluster=not args.no_cluster
+            )
+        )
+
+    return {
+        "counts": counts,
+        "ingest": ingest,
+        "memory": memory,
+        "freshness": freshness,
+        "redis": redis,
+    }
 
 
 def _machine() -> str:
@@ -87,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.runs < 3:
         print("note: fewer than 3 runs per measurement; the medians are not the documented method")
-    names = args.names or list(BENCHMARKS)
+    names = args.names or list(DEFAULT)
     if NEEDS_WRK.intersection(names):
         try:
             require_wrk()

@@ -41,7 +41,7 @@ from bench.report import SERIES_HEADERS, Metric, Report, compare, markdown_table
 from bench.servers import BenchError, free_port, start_server
 from bench.wrk import LUA_DIR, Method, Target, measure_interleaved
 
-__all__ = ["body_sizes", "run"]
+__all__ = ["body_sizes", "check_accepted", "metric_values", "run"]
 
 TARGET_RATIO = 0.4
 CEILING = "bare uvloop+httptools POST (ceiling)"
@@ -71,7 +71,7 @@ def _post(url: str, body: bytes) -> dict[str, object]:
     return result
 
 
-def _check_accepted(url: str, lifecycle: Lifecycle) -> None:
+def check_accepted(url: str, lifecycle: Lifecycle) -> None:
     ids = {**SAMPLE_IDS, PLACEHOLDERS["@@VIEW@@"]: "ffffffff-ffff-4fff-8fff-ffffffffffff"}
     for body in lifecycle.bodies:
         filled = fill(split_template(body), ids)
@@ -81,7 +81,7 @@ def _check_accepted(url: str, lifecycle: Lifecycle) -> None:
             raise BenchError(f"the collector did not accept a benchmark body: {answer}")
 
 
-def _metric_values(url: str) -> dict[str, float]:
+def metric_values(url: str) -> dict[str, float]:
     with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310
         text = answer.read().decode()
     values: dict[str, float] = {}
@@ -103,10 +103,10 @@ def run(method: Method) -> Report:
             serve_plain_uvicorn(target, "headcount-plain-ingest", plain_port) as plain_server,
             serve_headcount(target, "headcount-ingest", headcount_port) as headcount,
         ):
-            _check_accepted(headcount.url("/"), lifecycles[0])
-            _check_accepted(plain_server.url("/"), lifecycles[0])
-            before = _metric_values(headcount.url("/metrics"))
-            plain_before = _metric_values(plain_server.url("/metrics"))
+            check_accepted(headcount.url("/"), lifecycles[0])
+            check_accepted(plain_server.url("/"), lifecycles[0])
+            before = metric_values(headcount.url("/metrics"))
+            plain_before = metric_values(plain_server.url("/metrics"))
 
             def script_args(number: int) -> list[str]:
                 return [str(data), str(number)]
@@ -120,8 +120,8 @@ def run(method: Method) -> Report:
                 ],
                 method,
             )
-            after = _metric_values(headcount.url("/metrics"))
-            plain_after = _metric_values(plain_server.url("/metrics"))
+            after = metric_values(headcount.url("/metrics"))
+            plain_after = metric_values(plain_server.url("/metrics"))
 
     ceiling = series[CEILING]
     plain = series[PLAIN]

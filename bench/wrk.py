@@ -9,12 +9,14 @@ server machinery and the report formatting stay independent of the load tool.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import resource
 import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ __all__ = [
     "FULL_CORE",
     "LUA_DIR",
     "WRK_CPU",
+    "Load",
     "Method",
     "Series",
     "Target",
@@ -34,6 +37,8 @@ __all__ = [
     "parse_wrk",
     "require_wrk",
     "run_wrk",
+    "run_wrk_together",
+    "wrk_argv",
 ]
 
 LUA_DIR = BENCH_DIR / "lua"
@@ -135,6 +140,25 @@ def parse_wrk(text: str) -> WrkRun:
     )
 
 
+def wrk_argv(
+    url: str,
+    *,
+    duration: float,
+    connections: int = 64,
+    script: Path | None = None,
+    script_args: Sequence[str] = (),
+) -> list[str]:
+    """The command line of one pinned wrk run."""
+    argv = ["taskset", "-c", WRK_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
+    argv += ["--latency", "--timeout", "5s"]
+    if script is not None:
+        argv += ["-s", str(script)]
+    argv.append(url)
+    if script_args:
+        argv += ["--", *script_args]
+    return argv
+
+
 def run_wrk(
     url: str,
     *,
@@ -145,13 +169,9 @@ def run_wrk(
     server: ServerProcess | None = None,
 ) -> WrkRun:
     """One pinned wrk run; also records how many cores wrk and the server used meanwhile."""
-    argv = ["taskset", "-c", WRK_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
-    argv += ["--latency", "--timeout", "5s"]
-    if script is not None:
-        argv += ["-s", str(script)]
-    argv.append(url)
-    if script_args:
-        argv += ["--", *script_args]
+    argv = wrk_argv(
+        url, duration=duration, connections=connections, script=script, script_args=script_args
+    )
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_before = server.cpu_seconds() if server else 0.0
     started = time.monotonic()
@@ -172,6 +192,79 @@ def run_wrk(
             "server_cores": (server_after - server_before) / elapsed,
         }
     )
+
+
+@dataclass(frozen=True)
+class Load:
+    """One of several wrk runs made at the same time (:func:`run_wrk_together`)."""
+
+    server: ServerProcess
+    path: str
+    script: Path | None = None
+    script_args: Sequence[str] = ()
+
+
+def run_wrk_together(loads: Sequence[Load], *, duration: float, connections: int) -> list[WrkRun]:
+    """Several pinned wrk runs at once, one per load, all on the wrk core; each result carries
+    its own wrk's CPU (from ``wait4``) and its server's (that server's process group), so two
+    servers sharing the server core can be told apart."""
+    with contextlib.ExitStack() as stack:
+        outputs = [stack.enter_context(tempfile.TemporaryFile("w+")) for _ in loads]
+        servers_before = [load.server.cpu_seconds() for load in loads]
+        started = time.monotonic()
+        processes = [
+            subprocess.Popen(
+                wrk_argv(
+                    load.server.url(load.path),
+                    duration=duration,
+                    connections=connections,
+                    script=load.script,
+                    script_args=load.script_args,
+                ),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for load, output in zip(loads, outputs, strict=True)
+        ]
+        usage: dict[int, float] = {}
+        ended: dict[int, float] = {}
+        servers_after: dict[int, float] = {}
+        deadline = started + duration + 60
+        while len(usage) < len(processes):
+            for index, process in enumerate(processes):
+                if index in usage:
+                    continue
+                pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
+                if pid:
+                    process.returncode = os.waitstatus_to_exitcode(status)
+                    usage[index] = rusage.ru_utime + rusage.ru_stime
+                    ended[index] = time.monotonic()
+                    servers_after[index] = loads[index].server.cpu_seconds()
+            if time.monotonic() > deadline:
+                for process in processes:
+                    if process.returncode is None:
+                        process.kill()
+                raise BenchError("wrk did not finish in time")
+            time.sleep(0.02)
+        runs = []
+        for index, (process, output) in enumerate(zip(processes, outputs, strict=True)):
+            output.seek(0)
+            text = output.read()
+            if process.returncode != 0:
+                raise BenchError(f"wrk failed ({process.returncode}): {text.strip()}")
+            elapsed = ended[index] - started
+            run = parse_wrk(text)
+            runs.append(
+                WrkRun(
+                    **{
+                        **run.__dict__,
+                        "wrk_cores": usage[index] / elapsed,
+                        "server_cores": (servers_after[index] - servers_before[index]) / elapsed,
+                    }
+                )
+            )
+        return runs
 
 
 @dataclass(frozen=True)
