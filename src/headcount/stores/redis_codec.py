@@ -24,6 +24,7 @@ __all__ = [
     "EVENT",
     "FIELD_SEQUENCE",
     "FIELD_SOURCE",
+    "MAX_REMEMBERED",
     "NONE",
     "STATE",
     "EventPacker",
@@ -82,24 +83,31 @@ def to8(value: int) -> bytes:
     return value.to_bytes(8, "little")
 
 
+MAX_REMEMBERED: Final = 100_000  # content-id hashes a store keeps between requests
+
+
 class EventPacker:
-    """Packs the events of one environment; remembers the hashes of ids seen in one call
-    (mux-embed repeats video_id in every event)."""
+    """Packs the events of one environment. ``hashes`` remembers content-id hashes across
+    calls (mux-embed repeats video_id in every event, and popular videos in every request);
+    it is bounded by :data:`MAX_REMEMBERED` and emptied when full."""
 
     __slots__ = ("_environment_id", "_hashes")
 
-    def __init__(self, environment_id: str) -> None:
+    def __init__(
+        self, environment_id: str, hashes: dict[tuple[str, str, str], bytes] | None = None
+    ) -> None:
         self._environment_id = environment_id
-        self._hashes: dict[tuple[str, str], bytes] = {}
+        self._hashes: dict[tuple[str, str, str], bytes] = {} if hashes is None else hashes
 
     def _content(self, id_type: str, value: str | None) -> bytes:
         if value is None:
             return NONE
-        hashed = self._hashes.get((id_type, value))
+        key = (self._environment_id, id_type, value)
+        hashed = self._hashes.get(key)
         if hashed is None:
-            hashed = self._hashes[id_type, value] = to8(
-                content_key(self._environment_id, id_type, value)
-            )
+            if len(self._hashes) >= MAX_REMEMBERED:
+                self._hashes.clear()
+            hashed = self._hashes[key] = to8(content_key(self._environment_id, id_type, value))
         return hashed
 
     def pack(self, view: bytes, pair: int, event: ViewEvent) -> bytes:
