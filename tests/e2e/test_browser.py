@@ -1,7 +1,8 @@
 """A real browser, a real player SDK, a real server: headless Debian Chromium plays a local video
 monitored by mux-embed 5.19.0, unmodified, whose beacons go to a live ``headcount serve``.
 ``/counts`` for that video (a token signed with ``headcount.sign_viewer_counts``, with a key made
-through the System API) reads 1/1 while it plays and 0/0 once the page is closed.
+through the System API) reads 1/1 while it plays and 0/0 once the page is closed: with the
+memory live store, and with two nodes sharing Redis (beacons to one, ``/counts`` from the other).
 
 The browser is Debian's ``chromium`` driven by Python playwright with ``executable_path`` (a
 browser download does not work here, and is never attempted). The page comes from a small static
@@ -11,6 +12,7 @@ production.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -25,7 +27,9 @@ from tests.e2e.browser_kit import (
     static_site,
     wait_for,
 )
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, start_server
+from tests.e2e.scale_kit import nodes
+from tests.redis_servers import RedisServer, new_key_prefix
 
 pytestmark = pytest.mark.slow
 
@@ -33,16 +37,34 @@ PLAY_TIMEOUT = 20.0  # s: browser start, first play, viewstart flush, /counts ca
 UNLOAD_TIMEOUT = 10.0  # s: well under the 60 s liveness window, so only `viewend` explains 0/0
 
 
+@pytest.fixture(params=["memory", "redis-two-nodes"])
+def collector_and_reader(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """(the node mux-embed posts to, the node /counts is read from)."""
+    if request.param == "memory":
+        server = start_server(tmp_path / "node")
+        try:
+            yield server, server
+        finally:
+            server.kill()
+        return
+    redis: RedisServer = request.getfixturevalue("redis_standalone")
+    with nodes(tmp_path / "nodes", f"{redis.url}?prefix={new_key_prefix()}", 2) as group:
+        yield group.servers[0], group.servers[1]
+
+
 def test_counts_follow_a_real_browser_playing_and_closing_the_page(
-    live_server: LiveServer, tmp_path: Path
+    collector_and_reader: tuple[LiveServer, LiveServer], tmp_path: Path
 ) -> None:
+    live_server, reader = collector_and_reader
     chromium = chromium_executable()
     video_id = "browser-test-video"
     key_id, private_key = live_server.create_signing_key()
     token = sign_viewer_counts(video_id, type="video_id", key_id=key_id, private_key=private_key)
 
     def counts() -> tuple[int, int]:
-        return read_counts(live_server, token)
+        return read_counts(reader, token)
 
     assert counts() == (0, 0)
     query = urlencode(
