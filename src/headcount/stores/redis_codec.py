@@ -27,6 +27,7 @@ __all__ = [
     "MAX_REMEMBERED",
     "NONE",
     "STATE",
+    "STATE_IDS",
     "EventPacker",
     "render_script",
     "to8",
@@ -65,18 +66,19 @@ EVENT: Final = _Layout(
     ("cookie", "h8"),
 )
 
+# A view's packed state: this fixed head, then 8 bytes for each content id it has, in the
+# order of STATE_IDS (bit i of ``ids`` set: the i-th is there). Absent ids take no room: most
+# views have two of the four, and the state stays well under Redis's 64-byte listpack limit.
 STATE: Final = _Layout(
     ("flags", "u8"),
     ("highest", "u32"),
     ("seen_lo", "u32"),  # the 64-bit sequence bitmap as two halves: Lua numbers are doubles
     ("seen_hi", "u32"),
     ("viewer", "h8"),
-    ("video", "h8"),
-    ("asset", "h8"),
-    ("playback", "h8"),
-    ("live", "h8"),
-    ("refreshed", "f64"),  # when its counter memberships were last set
+    ("refreshed", "u32"),  # when its counter memberships were last set (whole seconds)
+    ("ids", "u8"),
 )
+STATE_IDS: Final = ("video", "asset", "playback", "live")
 
 
 def to8(value: int) -> bytes:
@@ -166,6 +168,7 @@ def _constants() -> dict[str, object]:
         FIELD_SEQUENCE=FIELD_SEQUENCE,
         FIELD_SOURCE=FIELD_SOURCE,
         STATE_FORMAT=STATE.lua,
+        STATE_IDS=", ".join(f"'{name}'" for name in STATE_IDS),
         EVENT_FORMAT=EVENT.lua,
     )
     return constants

@@ -45,7 +45,8 @@ local F_SEQUENCE, F_SOURCE = ${FIELD_SEQUENCE}, ${FIELD_SOURCE}
 local SEQUENCE_MEMORY = ${SEQUENCE_MEMORY}
 local NONE = string.rep('\0', 8)
 local TWO32 = 4294967296
-local STATE = '${STATE_FORMAT}'
+local STATE = '${STATE_FORMAT}'  -- the fixed head; present ids follow, 8 bytes each
+local STATE_IDS = {${STATE_IDS}}
 local EVENT = '${EVENT_FORMAT}'
 
 local band, bor, bnot, lshift, rshift = bit.band, bit.bor, bit.bnot, bit.lshift, bit.rshift
@@ -144,14 +145,27 @@ end
 
 local function load(packed)
   local st = new_state()
-  st.flags, st.highest, st.lo, st.hi, st.viewer, st.video, st.asset, st.playback, st.live,
-    st.refreshed = struct.unpack(STATE, packed)
+  local ids, at
+  st.flags, st.highest, st.lo, st.hi, st.viewer, st.refreshed, ids, at = struct.unpack(STATE, packed)
+  for i, name in ipairs(STATE_IDS) do
+    if band(ids, lshift(1, i - 1)) ~= 0 then
+      st[name] = string.sub(packed, at, at + 7)
+      at = at + 8
+    end
+  end
   return st
 end
 
 local function dump(st)
-  return struct.pack(STATE, st.flags, st.highest, st.lo, st.hi, st.viewer, st.video, st.asset,
-                     st.playback, st.live, st.refreshed)
+  local ids, present = 0, {}
+  for i, name in ipairs(STATE_IDS) do
+    if st[name] ~= NONE then
+      ids = bor(ids, lshift(1, i - 1))
+      present[#present + 1] = st[name]
+    end
+  end
+  return struct.pack(STATE, st.flags, st.highest, st.lo, st.hi, st.viewer,
+                     math.floor(st.refreshed), ids) .. table.concat(present)
 end
 
 local function run_step()
