@@ -14,7 +14,8 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
-from headcount.http.protocol import UVICORN_INTERNALS, HotPathProtocol
+from headcount.http.protocol import HotPathProtocol
+from headcount.http.uvicorn_seam import UVICORN_INTERNALS
 
 
 def _assigned(cls: type, method: str = "__init__") -> set[str]:

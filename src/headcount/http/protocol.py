@@ -10,10 +10,17 @@ no task, no ASGI messages, no scope. ``bench/`` shows why: on one core this is w
 ``/counts`` and the collector reach the throughput the issue asks for (the ASGI way costs
 about as much again as the handlers themselves).
 
+With a live store on the network (Redis; :attr:`HeadcountApp.awaited_routes
+<headcount.http.app.HeadcountApp.awaited_routes>`, decided once when the app is built),
+``/counts`` and the collector are answered by
+:meth:`HeadcountApp.reply_later <headcount.http.app.HeadcountApp.reply_later>` from a small
+task instead, still without ASGI messages: answers are chained per connection and written in
+request order, and a connection's requests are handled one after another.
+
 The request falls back to uvicorn's own way, unchanged, whenever anything is unusual:
 
 - the answer needs I/O first (``reply_now`` returned ``None``: a signing key not yet in
-  memory, an ``env_key`` not cached, a live store on the network);
+  memory, an ``env_key`` not cached);
 - an earlier request on the connection is still being answered (pipelining keeps its order);
 - ``Expect: 100-continue``, an ``Upgrade``, a path spelled another way (``/%63ounts``, an
   absolute URL), a body over ``max_body_bytes`` (the ASGI way answers it 413);
@@ -34,146 +41,28 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import http
 import logging
-import weakref
-from typing import Any, Final
+from typing import Any
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from headcount.errors import HeadcountError, error_response
 from headcount.http.app import HeadcountApp
 from headcount.http.reply import Reply
+from headcount.http.wire import INTERNAL_ERROR, head, outbox
 
-__all__ = ["UVICORN_INTERNALS", "HotPathProtocol"]
-
-# Every part of uvicorn this protocol relies on that is not its public API: the one seam with
-# uvicorn's internals. tests/http/test_uvicorn_seam.py checks each against the installed
-# uvicorn and fails, naming what moved, when an upgrade changes one of them.
-UVICORN_INTERNALS: Final = {
-    "version": "0.54.0",  # the release this seam was last checked against
-    # HttpToolsProtocol: state read or written here, and the methods extended or called.
-    "protocol_attributes": (
-        "app",
-        "cycle",
-        "expect_100_continue",
-        "headers",
-        "limit_concurrency",
-        "loop",
-        "parser",
-        "server_state",
-        "timeout_keep_alive",
-        "transport",
-        "url",
-    ),
-    "protocol_methods": (
-        "connection_lost",
-        "on_body",
-        "on_headers_complete",
-        "on_message_begin",
-        "on_message_complete",
-        "on_response_complete",
-        "send_400_response",
-        "shutdown",
-    ),
-    "scope_set_by": "on_message_begin",  # self.scope, rebuilt by _asgi_scope
-    # What uvicorn reads and writes on self.cycle, which _Waiting stands in for.
-    "cycle_attributes": ("disconnected", "keep_alive", "message_event", "response_complete"),
-    "server_state_attributes": ("default_headers", "total_requests"),
-}
+__all__ = ["HotPathProtocol"]
 
 log = logging.getLogger("headcount.http")
-
-_STATUS_LINES: Final = {
-    status.value: b"HTTP/1.1 %d %b\r\n" % (status.value, status.phrase.encode())
-    for status in http.HTTPStatus
-}
-# Status line and headers (without date and content-length) of each reply's header list, by
-# the list's id; bounded, oldest out first, whatever a handler does.
-_HEADS: dict[int, tuple[list[tuple[str, str]], int, bytes]] = {}
-_MAX_HEADS: Final = 256
-_FAILED_STATUS, _FAILED_BODY = error_response(
-    HeadcountError("The server failed to answer the request.")
-)
-# The answer when a handler fails (a bug): written at once, then the connection is closed.
-_INTERNAL_ERROR: Final = (
-    _STATUS_LINES[_FAILED_STATUS]
-    + b"content-type: application/json\r\n"
-    + b"access-control-allow-origin: *\r\n"
-    + b"cache-control: no-store\r\n"
-    + b"connection: close\r\n"
-    + b"content-length: %d\r\n\r\n" % len(_FAILED_BODY)
-    + _FAILED_BODY
-)
-
-
-class _Outbox:
-    """Answers written together, once the loop has run every I/O callback of this round.
-
-    Writing each answer as soon as it is ready costs a ``send`` that, more often than not,
-    wakes the client's side up for that one answer; written back to back, the answers of one
-    round share the wake-ups. ``bench/`` measured +10-45 % fresh-token ``/counts`` req/s and
-    +3-20 % repeated-token on one core. An answer waits at most for the rest of its round.
-
-    Order on a connection is kept: an answer goes out before anything written later by the
-    same loop (uvicorn's tasks run after the flush, scheduled before them with ``call_soon``),
-    and the protocol flushes before every write or close of its own that bypasses the outbox.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._pending: list[tuple[asyncio.Transport, bytes, bool]] = []
-
-    def put(self, transport: asyncio.Transport, data: bytes, *, close: bool) -> None:
-        if not self._pending:
-            self._loop.call_soon(self.flush)
-        self._pending.append((transport, data, close))
-
-    def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for transport, data, close in pending:
-            if not transport.is_closing():
-                transport.write(data)
-                if close:
-                    transport.close()
-
-
-_OUTBOXES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Outbox] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _outbox(loop: asyncio.AbstractEventLoop) -> _Outbox:
-    outbox = _OUTBOXES.get(loop)
-    if outbox is None:
-        outbox = _OUTBOXES[loop] = _Outbox(loop)
-    return outbox
-
-
-def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
-    # Handlers answer from a few constant header lists: find those by identity (the entry
-    # holds the list, so its id cannot be reused while the entry lives).
-    entry = _HEADS.get(id(headers))
-    if entry is not None and entry[0] is headers and entry[1] == status:
-        return entry[2]
-    head = _STATUS_LINES.get(status, b"HTTP/1.1 %d \r\n" % status) + b"".join(
-        b"%b: %b\r\n" % (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers
-    )
-    if len(_HEADS) >= _MAX_HEADS:
-        del _HEADS[next(iter(_HEADS))]
-    _HEADS[id(headers)] = (headers, status, head)
-    return head
 
 
 class _Waiting:
     """One hot-path answer in a connection's chain of answers not yet written (a request that
     awaits the live store, or one pipelined behind it). The last one stands in for uvicorn's
     ``RequestResponseCycle``: uvicorn reads ``response_complete`` (queue a pipelined request or
-    start it),
-    sets ``keep_alive`` on shutdown, and ``disconnected`` and ``message_event`` when the
-    client goes away."""
+    start it), sets ``keep_alive`` on shutdown, and ``disconnected`` and ``message_event``
+    when the client goes away (:data:`~headcount.http.uvicorn_seam.UVICORN_INTERNALS`)."""
 
     __slots__ = (
         "disconnected",
@@ -242,7 +131,7 @@ class HotPathProtocol(HttpToolsProtocol):
         self._size = 0
         self._head_only = False
         self._closing = False
-        self._outbox = _outbox(self.loop)
+        self._outbox = outbox(self.loop)
         # Requests begun on this connection, and the timer that closes it once idle.
         self._begun = 0
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -309,7 +198,7 @@ class HotPathProtocol(HttpToolsProtocol):
         except Exception:
             log.exception("Failed to answer %s", self.url.decode("latin-1", "replace"))
             self._outbox.flush()
-            self.transport.write(_INTERNAL_ERROR)
+            self.transport.write(INTERNAL_ERROR)
             self.transport.close()
             return
         if reply is None:
@@ -396,7 +285,7 @@ class HotPathProtocol(HttpToolsProtocol):
                 return
             if last.failed:
                 self._outbox.flush()
-                self.transport.write(_INTERNAL_ERROR)
+                self.transport.write(INTERNAL_ERROR)
                 self.transport.close()
                 chain.clear()
                 return
@@ -447,7 +336,7 @@ class HotPathProtocol(HttpToolsProtocol):
             self.transport,
             b"%b%b%b%b\r\n%b"
             % (
-                _head(status, headers),
+                head(status, headers),
                 self._defaults,
                 b"" if keep_alive else b"connection: close\r\n",
                 # A 204 carries no body and must not say how long it is (RFC 9110, 8.6).

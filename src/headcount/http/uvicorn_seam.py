@@ -1,0 +1,48 @@
+"""The one seam between Headcount's hot-path protocol and uvicorn's internals.
+
+:class:`~headcount.http.protocol.HotPathProtocol` extends uvicorn's httptools protocol; every
+part of uvicorn it relies on that is not uvicorn's public API is named here, and
+``tests/http/test_uvicorn_seam.py`` checks each name against the installed uvicorn, so an
+upgrade that moves one fails there, by name, not somewhere in a request.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+__all__ = ["UVICORN_INTERNALS"]
+
+# Every part of uvicorn this protocol relies on that is not its public API: the one seam with
+# uvicorn's internals. tests/http/test_uvicorn_seam.py checks each against the installed
+# uvicorn and fails, naming what moved, when an upgrade changes one of them.
+UVICORN_INTERNALS: Final[dict[str, Any]] = {
+    "version": "0.54.0",  # the release this seam was last checked against
+    # HttpToolsProtocol: state read or written here, and the methods extended or called.
+    "protocol_attributes": (
+        "app",
+        "cycle",
+        "expect_100_continue",
+        "headers",
+        "limit_concurrency",
+        "loop",
+        "parser",
+        "server_state",
+        "timeout_keep_alive",
+        "transport",
+        "url",
+    ),
+    "protocol_methods": (
+        "connection_lost",
+        "on_body",
+        "on_headers_complete",
+        "on_message_begin",
+        "on_message_complete",
+        "on_response_complete",
+        "send_400_response",
+        "shutdown",
+    ),
+    "scope_set_by": "on_message_begin",  # self.scope, rebuilt by _asgi_scope
+    # What uvicorn reads and writes on self.cycle, which _Waiting stands in for.
+    "cycle_attributes": ("disconnected", "keep_alive", "message_event", "response_complete"),
+    "server_state_attributes": ("default_headers", "total_requests"),
+}
