@@ -19,12 +19,8 @@ from headcount.settings import Settings, load_settings
 from headcount.stores.control_memory import MemoryControlStore
 from headcount.stores.memory import MemoryLiveStore
 from tests.live_adapters import live_store_factory  # noqa: F401
-from tests.redis_servers import (  # noqa: F401
-    own_redis_cluster,
-    redis_cluster,
-    redis_standalone,
-    unique_prefix,
-)
+from tests.redis_cluster import own_redis_cluster, redis_cluster  # noqa: F401
+from tests.redis_servers import redis_standalone, unique_prefix  # noqa: F401
 
 
 class FakeClock:

@@ -18,7 +18,8 @@ from headcount.stores.live import LiveStore
 from headcount.stores.memory import MemoryLiveStore
 from headcount.stores.redis_connect import parse_redis_url
 from headcount.stores.redis_live import RedisLiveStore
-from tests.redis_servers import RedisCluster, RedisServer, new_key_prefix
+from tests.redis_cluster import RedisCluster
+from tests.redis_servers import RedisServer, new_key_prefix
 
 __all__ = ["ADAPTERS", "LiveStoreFactory", "live_store_factory", "redis_url_of"]
 

@@ -14,7 +14,8 @@ import redis
 import redis.cluster
 from redis.crc import key_slot
 
-from tests.redis_servers import MasterNode, RedisCluster, RedisServer
+from tests.redis_cluster import MasterNode, RedisCluster
+from tests.redis_servers import RedisServer
 
 pytestmark = pytest.mark.slow
 

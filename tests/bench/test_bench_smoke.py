@@ -23,15 +23,10 @@ from bench.counts import cold_pool_size
 from bench.freshness import percentile
 from bench.ingest import body_sizes
 from bench.memory import measure_here
+from bench.redis_cpu import TrivialRun, trivial_pipeline
+from bench.redis_memory import measure_memory, memory_breakdown, video_major_batches
+from bench.redis_nodes import NodeRun
 from bench.redis_servers import RedisStats, start_redis
-from bench.redis_store import (
-    NodeRun,
-    TrivialRun,
-    measure_memory,
-    memory_breakdown,
-    trivial_pipeline,
-    video_major_batches,
-)
 from bench.report import Metric, compare, markdown_table, metrics_table
 from bench.servers import BenchError
 from bench.tokens import mint_token, mint_tokens, private_key_pem

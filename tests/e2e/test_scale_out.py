@@ -24,7 +24,8 @@ from tests.e2e.scale_kit import (
     read_counts,
     wait_for_counts,
 )
-from tests.redis_servers import RedisCluster, RedisServer, new_key_prefix
+from tests.redis_cluster import RedisCluster
+from tests.redis_servers import RedisServer, new_key_prefix
 
 pytestmark = pytest.mark.slow
 

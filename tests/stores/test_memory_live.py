@@ -1,5 +1,5 @@
 """What only the memory LiveStore does: its settings, its state file, its wiring. How it counts is
-the port's contract, run over every adapter in ``tests/stores/test_live_contract.py``."""
+the port's contract, run over every adapter in ``tests/stores/test_live_contract_*.py``."""
 
 from __future__ import annotations
 
