@@ -12,11 +12,8 @@ resolution. Ten samples run at a time, each bounded by :data:`GIVE_UP` seconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import statistics
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -24,7 +21,7 @@ import httpx
 from bench.bodies import PLACEHOLDERS, Lifecycle, fill, generate_lifecycles, split_template
 from bench.deployment import deployment, serve_headcount
 from bench.report import Metric, Report, markdown_table
-from bench.servers import BenchError, free_port
+from bench.servers import BenchError, free_port, on_cpu
 from bench.tokens import mint_tokens
 from bench.wrk import WRK_CPU
 
@@ -50,16 +47,6 @@ def percentile(values: list[float], fraction: float) -> float:
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-@contextlib.contextmanager
-def _on_cpu(cpu: str) -> Iterator[None]:
-    previous = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {int(cpu)})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, previous)
 
 
 def _ending_lifecycle(lifecycles: list[Lifecycle]) -> Lifecycle:
@@ -126,7 +113,7 @@ def run(options: FreshnessOptions) -> Report:
             target.private_key_pem, target.key_id, options.samples, videos=options.samples
         )
         port = free_port()
-        with serve_headcount(target, "headcount-freshness", port) as server, _on_cpu(WRK_CPU):
+        with serve_headcount(target, "headcount-freshness", port) as server, on_cpu(WRK_CPU):
             starts, ends = asyncio.run(_sample_all(server.url(""), tokens, first, last))
 
     def row(label: str, values: list[float]) -> tuple[str, str, str, str, str, str]:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.redis_nodes import Part, _on_cpu
+from bench.redis_nodes import Part
 from bench.redis_servers import RedisProcess, start_redis
 from bench.report import Metric, markdown_table
-from bench.servers import SERVER_CPU, BenchError
+from bench.servers import SERVER_CPU, BenchError, on_cpu
 from bench.wrk import WRK_CPU
 from headcount.core.events import ViewEvent, playback_id_from_source_url
 from headcount.core.identity import content_key
@@ -178,7 +178,7 @@ class _Memory:
 
 def measure_memory(directory: Path, views: int, videos: int) -> _Memory:
     """Fill a fresh Redis with ``views`` happening views and look at what it keeps."""
-    with start_redis("redis-bench-memory", directory, cpu=WRK_CPU) as server, _on_cpu(SERVER_CPU):
+    with start_redis("redis-bench-memory", directory, cpu=WRK_CPU) as server, on_cpu(SERVER_CPU):
         settings = load_settings({"live_url": server.url, "liveness_window": 3600.0}, environ={})
         store = RedisLiveStore.from_settings(settings, parse_redis_url(server.url))
         now = time.time()

@@ -122,16 +122,6 @@ def _paused(*servers: ServerProcess) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _on_cpu(cpu: str) -> Iterator[None]:
-    previous = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {int(cpu)})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, previous)
-
-
-@contextlib.contextmanager
 def _serve_redis_node(target: Deployment, name: str, redis_url: str) -> Iterator[ServerProcess]:
     port = free_port()
     with serve_headcount(target, name, port, {"HEADCOUNT_LIVE_URL": redis_url}) as node:

@@ -60,10 +60,11 @@ from bench.redis_cpu import TrivialRun, _measure_node_cpu, _node_part, _NodeCpu,
 from bench.redis_freshness import _fresh_tokens, _freshness, _freshness_part
 from bench.redis_hot_shard import _hot_part, _HotShard, _measure_hot_shard
 from bench.redis_memory import _Memory, _memory_part, measure_memory
-from bench.redis_nodes import NodeRun, _on_cpu, _paused, _serve_redis_node
+from bench.redis_nodes import NodeRun, _paused, _serve_redis_node
 from bench.redis_scaling import _measure_scaling, _Scaling, _scaling_part
 from bench.redis_servers import require_redis, start_redis
 from bench.report import Report
+from bench.servers import on_cpu
 from bench.wrk import WRK_CPU, Method
 from headcount.settings import load_settings
 
@@ -155,7 +156,7 @@ def _measure(options: RedisOptions, target: Deployment, directory: Path) -> _Mea
             )
             print("  freshness across nodes...", flush=True)
             first, last = split_template(ending.bodies[0]), split_template(ending.bodies[-1])
-            with _paused(node_c), _on_cpu(WRK_CPU):
+            with _paused(node_c), on_cpu(WRK_CPU):
                 starts, ends = asyncio.run(
                     _freshness(node_a.url(""), node_b.url(""), tokens, first, last, cache)
                 )

@@ -28,6 +28,7 @@ __all__ = [
     "BenchError",
     "ServerProcess",
     "free_port",
+    "on_cpu",
     "port_is_free",
     "start_server",
 ]
@@ -180,3 +181,14 @@ def start_server(
         yield server
     finally:
         _stop(server)
+
+
+@contextlib.contextmanager
+def on_cpu(cpu: str) -> Iterator[None]:
+    """Run this process (the load generator's side) on ``cpu`` for the block."""
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {int(cpu)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, previous)

@@ -22,26 +22,24 @@ pytestmark = pytest.mark.slow
 CLIENT_TIMEOUTS = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
 
 
-@pytest.fixture
-def cluster_client(redis_cluster: RedisCluster) -> Iterator[redis.cluster.RedisCluster]:
+def _client_of(cluster: RedisCluster) -> Iterator[redis.cluster.RedisCluster]:
     client = redis.cluster.RedisCluster(
-        host=redis_cluster.seed_host, port=redis_cluster.seed_port, **CLIENT_TIMEOUTS
+        host=cluster.seed_host, port=cluster.seed_port, **CLIENT_TIMEOUTS
     )
     try:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def cluster_client(redis_cluster: RedisCluster) -> Iterator[redis.cluster.RedisCluster]:
+    yield from _client_of(redis_cluster)
 
 
 @pytest.fixture
 def own_cluster_client(own_redis_cluster: RedisCluster) -> Iterator[redis.cluster.RedisCluster]:
-    client = redis.cluster.RedisCluster(
-        host=own_redis_cluster.seed_host, port=own_redis_cluster.seed_port, **CLIENT_TIMEOUTS
-    )
-    try:
-        yield client
-    finally:
-        client.close()
+    yield from _client_of(own_redis_cluster)
 
 
 def _keys_in_slots(prefix: str, slots: set[int]) -> dict[int, str]:
