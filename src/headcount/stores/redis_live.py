@@ -38,7 +38,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from headcount.core.counters import counter_changes
 from headcount.core.events import ViewEvent
-from headcount.core.identity import view_key
+from headcount.core.identity import content_key, view_key
 from headcount.errors import StoreUnavailable
 from headcount.settings import Settings
 from headcount.stores.live import Counts, IngestResult, LiveStats
@@ -287,8 +287,6 @@ class RedisLiveStore:
             raise
 
     async def _read(self, key: tuple[str, str, str], now: float) -> Counts:
-        from headcount.core.identity import content_key
-
         content = content_key(*key)
         layout = self.layout
         results = await self._run(
