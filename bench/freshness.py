@@ -25,7 +25,7 @@ from bench.servers import BenchError, free_port, on_cpu
 from bench.tokens import mint_tokens
 from bench.wrk import WRK_CPU
 
-__all__ = ["FreshnessOptions", "percentile", "run"]
+__all__ = ["FreshnessOptions", "percentile", "run", "sample_ids"]
 
 POLL_INTERVAL = 0.01
 GIVE_UP = 10.0
@@ -54,6 +54,17 @@ def _ending_lifecycle(lifecycles: list[Lifecycle]) -> Lifecycle:
         if lifecycle.ending == "viewend":
             return lifecycle
     raise BenchError("no lifecycle ends with a viewend")
+
+
+def sample_ids(index: int, uuid_head: str, video_prefix: str) -> dict[str, str]:
+    """The placeholders of one freshness sample's bodies: a view, viewer, player and video of
+    its own (``uuid_head`` keeps two benchmarks' ids apart)."""
+    return {
+        PLACEHOLDERS["@@VIEW@@"]: f"{uuid_head}-0000-4000-8000-{index:012x}",
+        PLACEHOLDERS["@@VIEWER@@"]: f"{uuid_head}-0000-4000-9000-{index:012x}",
+        PLACEHOLDERS["@@VIDEO@@"]: f"{video_prefix}-{index:05d}",
+        PLACEHOLDERS["@@PLAYER@@"]: f"{uuid_head}-0000-4000-a000-{index:012x}",
+    }
 
 
 async def _views_after(
@@ -88,12 +99,7 @@ async def _sample_all(
     async def worker(client: httpx.AsyncClient) -> None:
         while not queue.empty():
             index = queue.get_nowait()
-            ids = {
-                PLACEHOLDERS["@@VIEW@@"]: f"f0000000-0000-4000-8000-{index:012x}",
-                PLACEHOLDERS["@@VIEWER@@"]: f"f0000000-0000-4000-9000-{index:012x}",
-                PLACEHOLDERS["@@VIDEO@@"]: f"bench-video-{index:05d}",
-                PLACEHOLDERS["@@PLAYER@@"]: f"f0000000-0000-4000-a000-{index:012x}",
-            }
+            ids = sample_ids(index, "f0000000", "bench-video")
             counts_url = f"/counts?token={tokens[index]}"
             starts.append(await _views_after(client, fill(first, ids), counts_url, 1))
             ends.append(await _views_after(client, fill(last, ids), counts_url, 0))

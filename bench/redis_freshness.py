@@ -13,9 +13,9 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bench.bodies import PLACEHOLDERS, fill
+from bench.bodies import fill
 from bench.deployment import Deployment
-from bench.freshness import percentile
+from bench.freshness import percentile, sample_ids
 from bench.redis_nodes import Part
 from bench.report import Metric, markdown_table
 from bench.servers import BenchError
@@ -68,12 +68,7 @@ async def _freshness(
     async def worker(poster: httpx.AsyncClient, reader: httpx.AsyncClient) -> None:
         while not queue.empty():
             index = queue.get_nowait()
-            ids = {
-                PLACEHOLDERS["@@VIEW@@"]: f"fa000000-0000-4000-8000-{index:012x}",
-                PLACEHOLDERS["@@VIEWER@@"]: f"fa000000-0000-4000-9000-{index:012x}",
-                PLACEHOLDERS["@@VIDEO@@"]: f"fresh-video-{index:05d}",
-                PLACEHOLDERS["@@PLAYER@@"]: f"fa000000-0000-4000-a000-{index:012x}",
-            }
+            ids = sample_ids(index, "fa000000", "fresh-video")
             url = f"/counts?token={tokens[index]}"
             # An audience polls node B: its answer for this video is cached, and the POST falls
             # at a random moment of that answer's life.
