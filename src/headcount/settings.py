@@ -107,6 +107,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Longest time, in seconds, a /counts answer may be cached (Cache-Control max-age).",
     ),
     Setting(
+        "stream_keepalive",
+        15.0,
+        float,
+        "Seconds between keep-alive comments on an idle /counts/stream (proxies and balancers "
+        "close idle connections, often after 30-60 s: keep it below theirs).",
+    ),
+    Setting(
         "state_file",
         ".headcount/live-state.json",
         str,
@@ -147,6 +154,14 @@ SETTINGS: tuple[Setting, ...] = (
         "spreads over that many hash slots (a read sums them).",
     ),
     Setting("log_level", "info", str, "Log level: debug, info, warning, error."),
+    Setting(
+        "demo",
+        True,
+        _bool,
+        "Serve the demo page `/demo` (a clip counted by mux-embed beside `<headcount-viewers>`). "
+        "It makes a signing key of its own, kept in memory and deleted at shutdown, and hands "
+        "out 10-minute tokens for its one demo video; see docs/widget.md.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -164,6 +179,7 @@ class Settings:
     count_paused: bool
     sweep_interval: float
     snapshot_interval: float
+    stream_keepalive: float
     state_file: str
     save_interval: float
     max_body_bytes: int
@@ -172,6 +188,7 @@ class Settings:
     partitions: int
     counter_shards: int
     log_level: str
+    demo: bool
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -84,6 +84,8 @@ class Connection:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = b""
         self.eof = False
+        self.chunked = False  # the answer being read is in chunked transfer coding
+        self._stream = b""  # event-stream bytes read but not yet returned by read_event
 
     def __enter__(self) -> Connection:
         return self
@@ -120,17 +122,7 @@ class Connection:
 
     def read_response(self, *, head: bool = False) -> Response:
         """The next answer. ``head``: it answers a HEAD, so it has no body whatever it says."""
-        status_line = self._line().decode("latin-1")
-        version, status, reason = [*status_line.split(" ", 2), ""][:3]
-        assert version.startswith("HTTP/"), status_line
-        headers: list[tuple[str, str]] = []
-        while True:
-            line = self._line()
-            if not line:
-                break
-            name, _, value = line.decode("latin-1").partition(":")
-            headers.append((name.strip().lower(), value.strip()))
-        response = Response(version, int(status), reason, headers, b"")
+        response = self.read_head()
         code = response.status
         if head or code < 200 or code in (204, 304):
             return response
@@ -146,6 +138,48 @@ class Connection:
                     break
             response.body, self.buffer = self.buffer, b""
         return response
+
+    def read_head(self) -> Response:
+        """The status line and headers of the next answer; its body is left unread (a
+        ``text/event-stream`` is then read with :meth:`read_event`)."""
+        status_line = self._line().decode("latin-1")
+        version, status, reason = [*status_line.split(" ", 2), ""][:3]
+        assert version.startswith("HTTP/"), status_line
+        headers: list[tuple[str, str]] = []
+        while True:
+            line = self._line()
+            if not line:
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            headers.append((name.strip().lower(), value.strip()))
+        response = Response(version, int(status), reason, headers, b"")
+        self.chunked = (response.header("transfer-encoding") or "").lower() == "chunked"
+        return response
+
+    def read_event(self, timeout: float = TIMEOUT) -> dict[str, str]:
+        """The next block of a server-sent event stream (up to its empty line) as its fields:
+        ``{"id": ..., "data": ...}``, ``{"retry": "3000"}``, a comment as ``{"": text}``."""
+        self.sock.settimeout(timeout)
+        try:
+            while b"\n\n" not in self._stream:
+                if self.chunked:  # stock uvicorn frames a body without a length in chunks
+                    size = int(self._line().split(b";")[0], 16)
+                    if size == 0:
+                        raise ServerClosed(f"the stream ended; unread: {self._stream!r}")
+                    self._stream += self._exactly(size)
+                    assert self._exactly(2) == b"\r\n"
+                else:
+                    if not self.buffer:
+                        self._fill()
+                    self._stream, self.buffer = self._stream + self.buffer, b""
+        finally:
+            self.sock.settimeout(TIMEOUT)
+        block, self._stream = self._stream.split(b"\n\n", 1)
+        fields: dict[str, str] = {}
+        for line in block.decode().split("\n"):
+            name, _, value = line.partition(":")
+            fields[name] = value[1:] if value.startswith(" ") else value
+        return fields
 
     def _chunked_body(self) -> bytes:
         parts: list[bytes] = []

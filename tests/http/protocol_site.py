@@ -146,10 +146,16 @@ def assert_envelope(response: Response, status: int, error_type: str) -> None:
     assert response.header("cache-control") == "no-store"
 
 
-def start_site(directory: Path, live_url: str = "memory://", **config: Any) -> Site:
+def start_site(
+    directory: Path,
+    live_url: str = "memory://",
+    settings: dict[str, Any] | None = None,
+    **config: Any,
+) -> Site:
     """A server over a fresh SQLite control store, with an environment, an access token and a
-    signing key, whose key and env_key are already in memory (so hot requests stay hot)."""
-    settings = load_settings(
+    signing key, whose key and env_key are already in memory (so hot requests stay hot).
+    ``settings`` override Headcount's settings; ``config`` is uvicorn's."""
+    loaded = load_settings(
         {
             "database_url": f"sqlite:///{directory / 'headcount.db'}",
             "state_file": "",
@@ -157,10 +163,11 @@ def start_site(directory: Path, live_url: str = "memory://", **config: Any) -> S
             "live_url": live_url,
             # Counts read right after a beacon: no per-node read cache (Redis).
             "snapshot_interval": 0.0,
+            **(settings or {}),
         },
         environ={},
     )
-    runtime = build_runtime(settings)
+    runtime = build_runtime(loaded)
     environment, issued = initialize(runtime.control, "protocol", int(time.time()))
     key = create_signing_key(runtime.control, environment.id, int(time.time()))
     app = HeadcountApp(runtime)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from typing import Final
 
 from headcount.auth.jwt_verify import ParsedToken, check_claims, parse_token, verify_signature
@@ -46,6 +47,9 @@ class TokenVerifier:
         self.cache = VerifiedTokenCache(cache_size)
         self.rsa_verifications = 0  # counts the expensive path (observability and tests)
         self._polled_since: float | None = None
+        # Called with the key id after a key is forgotten here (the counts stream ends the
+        # streams of its tokens).
+        self.on_forget: list[Callable[[str], None]] = []
 
     @classmethod
     def for_runtime(cls, runtime: Runtime) -> TokenVerifier:
@@ -97,6 +101,8 @@ class TokenVerifier:
     def forget_key(self, key_id: str) -> None:
         self.keyring.forget(key_id)
         self.cache.drop_key(key_id)
+        for forgotten in self.on_forget:
+            forgotten(key_id)
 
     async def poll_revocations(self, now: float) -> None:
         since = self._polled_since if self._polled_since is not None else now

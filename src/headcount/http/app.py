@@ -17,6 +17,7 @@ Two ways in, one set of handlers:
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -27,6 +28,7 @@ from headcount.http.cold import cold_app
 from headcount.http.collector import CollectorEndpoint
 from headcount.http.counts import CountsEndpoint
 from headcount.http.reply import Reply, error_reply, preflight_reply
+from headcount.http.stream import STREAM_HEADERS, Opened, StreamHub
 from headcount.runtime import Runtime
 
 __all__ = ["HeadcountApp", "create_app", "create_served_app"]
@@ -38,6 +40,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 COLLECT_PATHS = frozenset({"/", "/collect"})
+STREAM_PATH = "/counts/stream"
 
 # Answers that depend only on the route, built once.
 _FIXED: dict[str, Reply] = {
@@ -69,6 +72,10 @@ class HeadcountApp:
         self.counts: CountsEndpoint | None = (
             CountsEndpoint(runtime) if settings.serves("counts") else None
         )
+        # GET /counts/stream: the streams of this process, wherever they are held.
+        self.stream: StreamHub | None = (
+            StreamHub(runtime, self.counts) if self.counts is not None else None
+        )
         self.collector: CollectorEndpoint | None = (
             CollectorEndpoint(runtime) if settings.serves("collector") else None
         )
@@ -84,7 +91,14 @@ class HeadcountApp:
     # -- shared dispatch -------------------------------------------------------------------
 
     def _route(self, method: str, path: str) -> str:
-        """'counts', 'collect', 'preflight-counts', 'preflight-collect', 'missing' or 'cold'."""
+        """'counts', 'stream', 'collect', 'preflight-counts', 'preflight-collect', 'missing' or
+        'cold'."""
+        if path == STREAM_PATH:
+            if self.stream is None:
+                return "missing"
+            if method == "GET":
+                return "stream"
+            return "preflight-counts" if method == "OPTIONS" else "cold"
         if path == "/counts":
             if self.counts is None:
                 return "missing"
@@ -101,9 +115,9 @@ class HeadcountApp:
     def hot_routes(self) -> dict[tuple[bytes, bytes], str]:
         """``(method, path) -> route`` for every request the hot path answers: with
         :meth:`reply_now` when :attr:`awaited_routes` does not name the route, else with
-        :meth:`reply_later`."""
+        :meth:`reply_later`; ``stream`` opens a stream of :attr:`stream`."""
         routes: dict[tuple[bytes, bytes], str] = {}
-        for path in ("/counts", *COLLECT_PATHS):
+        for path in ("/counts", STREAM_PATH, *COLLECT_PATHS):
             for method in ("GET", "HEAD", "POST", "OPTIONS"):
                 route = self._route(method, path)
                 if route != "cold":
@@ -169,6 +183,9 @@ class HeadcountApp:
             await self.cold(scope, receive, send)
             return
         reply: Reply
+        if route == "stream":
+            await self._asgi_stream(scope, receive, send)
+            return
         if route == "counts":
             reply = await self._counts(scope["query_string"])
         elif route == "collect":
@@ -179,16 +196,41 @@ class HeadcountApp:
             reply = self._too_large() if body is None else await self._collect(body)
         else:
             reply = _FIXED[route]
-        status, headers, body_out = reply
-        encoded = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-        if status != 204:
-            # Framed like the hot path's answers: a length, not chunks (and HEAD says the
-            # length of the GET body it leaves out).
-            encoded.append((b"content-length", b"%d" % len(body_out)))
-        if scope["method"] == "HEAD":
-            body_out = b""
-        await send({"type": "http.response.start", "status": status, "headers": encoded})
-        await send({"type": "http.response.body", "body": body_out})
+        await _send_reply(scope, send, reply)
+
+    async def open_stream(self, query_string: bytes, now: float) -> Opened | Reply:
+        """A stream to attach (:meth:`StreamHub.attach`) once its head and first bytes are
+        written, or the error answer ``/counts`` would give."""
+        assert self.stream is not None
+        try:
+            return await self.stream.open(query_string, now)
+        except HeadcountError as exc:
+            return error_reply(exc)
+
+    async def _asgi_stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A counts stream the ASGI way: a task per stream, its events through a queue."""
+        hub = self.stream
+        assert hub is not None
+        now = self.clock()
+        opened = await self.open_stream(scope["query_string"], now)
+        if not isinstance(opened, Opened):
+            await _send_reply(scope, send, opened)
+            return
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in STREAM_HEADERS]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": opened.first, "more_body": True})
+        sink = _QueueSink()
+        hub.attach(opened, sink, now)
+        watcher = asyncio.ensure_future(_close_on_disconnect(receive, sink))
+        try:
+            while (data := await sink.next()) is not None:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except OSError:  # uvicorn's ClientDisconnected: the client went away meanwhile
+            pass
+        finally:
+            watcher.cancel()
+            hub.detach(opened.stream)
 
     async def _asgi_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or None when it is larger than the limit."""
@@ -228,6 +270,49 @@ class HeadcountApp:
                 await self.runtime.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _send_reply(scope: Scope, send: Send, reply: Reply) -> None:
+    status, headers, body_out = reply
+    encoded = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    if status != 204:
+        # Framed like the hot path's answers: a length, not chunks (and HEAD says the
+        # length of the GET body it leaves out).
+        encoded.append((b"content-length", b"%d" % len(body_out)))
+    if scope["method"] == "HEAD":
+        body_out = b""
+    await send({"type": "http.response.start", "status": status, "headers": encoded})
+    await send({"type": "http.response.body", "body": body_out})
+
+
+class _QueueSink:
+    """A stream's bytes on their way to the ASGI ``send`` of its task."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        self._size += len(data)
+        self._queue.put_nowait(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self._size
+
+    def close(self) -> None:
+        self._queue.put_nowait(None)
+
+    async def next(self) -> bytes | None:
+        data = await self._queue.get()
+        if data is not None:
+            self._size -= len(data)
+        return data
+
+
+async def _close_on_disconnect(receive: Receive, sink: _QueueSink) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    sink.close()
 
 
 def create_app() -> HeadcountApp:

@@ -23,16 +23,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from typing import Final
 from urllib.parse import unquote_to_bytes
 
+from headcount.auth.token_cache import VerifiedToken
 from headcount.auth.tokens import TokenVerifier
 from headcount.errors import BadRequest
 from headcount.http.reply import JSON, Reply
 from headcount.runtime import Runtime
 from headcount.stores.live import Counts
 
-__all__ = ["MAX_QUERY_BYTES", "CountsEndpoint", "token_from_query"]
+__all__ = ["MAX_QUERY_BYTES", "CountsEndpoint", "token_from_query", "tokens_from_query"]
 
 # Room for a maximal token (8 KiB) even fully percent-encoded, and a few other parameters.
 MAX_QUERY_BYTES: Final = 32 * 1024
@@ -55,20 +57,44 @@ def token_from_query(query_string: bytes) -> str:
         and query_string.find(b"+") < 0
     ):
         return query_string[6:].decode("latin-1")
+    for value in _token_values(query_string):
+        # latin-1 maps every byte to one character; anything outside base64url is then
+        # refused by the verifier's shape check with a clear message.
+        return value.decode("latin-1")
+    raise BadRequest(_MISSING)
+
+
+def tokens_from_query(query_string: bytes, limit: int) -> list[str]:
+    """Every ``token`` (or ``TOKEN``) parameter, in order (``GET /counts/stream`` takes
+    several); at most ``limit`` of them."""
+    if len(query_string) > MAX_QUERY_BYTES:
+        raise BadRequest(f"The query string is longer than {MAX_QUERY_BYTES} bytes.")
+    tokens = [value.decode("latin-1") for value in _token_values(query_string, first=False)]
+    if not tokens:
+        raise BadRequest(_MISSING)
+    if len(tokens) > limit:
+        raise BadRequest(f"At most {limit} token parameters per request; got {len(tokens)}.")
+    return tokens
+
+
+_MISSING: Final = (
+    "Missing the token query parameter: call GET /counts?token=<JWT> with a token signed "
+    "by one of your signing keys."
+)
+
+
+def _token_values(query_string: bytes, *, first: bool = True) -> Iterator[bytes]:
+    """The non-empty values of the token parameters, unquoted; with ``first``, only the first
+    token parameter counts (an empty one then ends the search, as it always has)."""
     for part in query_string.split(b"&"):
         name, _, value = part.partition(b"=")
         if name in _TOKEN_NAMES:
             if b"%" in value or b"+" in value:
                 value = unquote_to_bytes(value.replace(b"+", b" "))
             if value:
-                # latin-1 maps every byte to one character; anything outside base64url is
-                # then refused by the verifier's shape check with a clear message.
-                return value.decode("latin-1")
-            break
-    raise BadRequest(
-        "Missing the token query parameter: call GET /counts?token=<JWT> with a token signed "
-        "by one of your signing keys."
-    )
+                yield value
+            elif first:
+                return
 
 
 class CountsEndpoint:
@@ -101,19 +127,32 @@ class CountsEndpoint:
 
     async def get(self, query_string: bytes, now: float) -> Reply:
         token = token_from_query(query_string)
-        verified = self._cache.get(token, now) or await self.verifier.verify(token, now)
+        verified = await self.verified(token, now)
         counts = await self._live.counts(
             verified.environment_id, verified.id_type, verified.id, now
         )
         return self._answer(counts)
 
+    async def verified(self, token: str, now: float) -> VerifiedToken:
+        """What ``token`` grants, by the rules of ``GET /counts`` (the cache, else a full
+        verify); raises :class:`~headcount.errors.TokenRefused` as ``/counts`` would."""
+        return (
+            self._cache.get(token, now)
+            or self.verifier.verify_now(token, now)
+            or await self.verifier.verify(token, now)
+        )
+
     def _answer(self, counts: Counts) -> Reply:
+        return 200, self._ok_headers, self.body(counts)
+
+    def body(self, counts: Counts) -> bytes:
+        """The body of a 200 answer for ``counts`` (the stream's events carry it too)."""
         updated_at = self._live.updated_at
         if updated_at != self._stamp_of:
             self._stamp_updated_at(updated_at)
         # The bytes orjson.dumps would write for {"data":[{"views":..,"viewers":..,
         # "updated_at":..}]}, at half its cost (the counts are ints, the stamp plain ASCII).
-        return 200, self._ok_headers, _BODY % (counts.views, counts.viewers, self._stamp)
+        return _BODY % (counts.views, counts.viewers, self._stamp)
 
     def _stamp_updated_at(self, updated_at: float) -> None:
         # The snapshot time changes about once a sweep; format it once per change.

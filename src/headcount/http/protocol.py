@@ -17,6 +17,12 @@ With a live store on the network (Redis; :attr:`HeadcountApp.awaited_routes
 task instead, still without ASGI messages: answers are chained per connection and written in
 request order, and a connection's requests are handled one after another.
 
+``GET /counts/stream`` is opened from a task the same way (verify, read), and then the
+connection's transport *is* the stream: :class:`~headcount.http.stream.StreamHub` writes its
+events to it directly, with no task and nothing else per connection while the stream lasts
+(what lets one process hold tens of thousands of them: ``python -m bench stream``). Bytes the
+client sends meanwhile are ignored; its close, or the server's shutdown, ends the stream.
+
 The request falls back to uvicorn's own way, unchanged, whenever anything is unusual:
 
 - the answer needs I/O first (``reply_now`` returned ``None``: a signing key not yet in
@@ -40,75 +46,30 @@ requests are not in the access log (``headcount serve`` runs without one).
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from typing import Any
 
-from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.server import ServerState
-
 from headcount.http.app import HeadcountApp
+from headcount.http.protocol_chain import SHUTTING_DOWN, ChainedProtocol, Waiting
 from headcount.http.reply import Reply
-from headcount.http.wire import INTERNAL_ERROR, head, outbox
+from headcount.http.stream import STREAM_HEADERS, Opened, Stream
+from headcount.http.wire import INTERNAL_ERROR, head
 
 __all__ = ["HotPathProtocol"]
 
 log = logging.getLogger("headcount.http")
 
 
-class _Waiting:
-    """One hot-path answer in a connection's chain of answers not yet written (a request that
-    awaits the live store, or one pipelined behind it). The last one stands in for uvicorn's
-    ``RequestResponseCycle``: uvicorn reads ``response_complete`` (queue a pipelined request or
-    start it), sets ``keep_alive`` on shutdown, and ``disconnected`` and ``message_event``
-    when the client goes away (:data:`~headcount.http.uvicorn_seam.UVICORN_INTERNALS`)."""
-
-    __slots__ = (
-        "disconnected",
-        "failed",
-        "head_only",
-        "keep_alive",
-        "message_event",
-        "reply",
-        "request",
-        "response_complete",
-        "running",
-        "then_400",
-    )
-
-    def __init__(self, keep_alive: bool, head_only: bool) -> None:
-        self.keep_alive = keep_alive
-        self.head_only = head_only
-        self.response_complete = False
-        self.disconnected = False
-        self.message_event = asyncio.Event()
-        self.then_400: str | None = None  # a bad request came behind this one
-        self.reply: Reply | None = None  # the answer, once ready
-        self.failed = False  # the handler raised (a bug): a 500, then the connection closes
-        self.request: tuple[str, bytes, bytes] | None = None  # (route, query, body) to start
-        self.running = False  # its handler is awaiting the store
-
-
-class HotPathProtocol(HttpToolsProtocol):
+class HotPathProtocol(ChainedProtocol):
     """One connection. See the module's text for when a request takes which way."""
 
     _warned = False  # the "hot paths off" warning is given once per process
 
-    def __init__(
-        self,
-        config: Config,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # uvicorn's (config, server_state, app_state, loop)
         app = self.app
-        self._hot_app: HeadcountApp | None = None
         self._routes: dict[tuple[bytes, bytes], str] = {}
         self._awaited: frozenset[str] = frozenset()
-        # Answers not yet written, in request order (only with a store that is awaited).
-        self._chain: collections.deque[_Waiting] = collections.deque()
         if isinstance(app, HeadcountApp) and self.limit_concurrency is None:
             self._hot_app = app
             self._routes = app.hot_routes()
@@ -126,18 +87,13 @@ class HotPathProtocol(HttpToolsProtocol):
             )
         # The request being answered here; None while it takes uvicorn's way.
         self._route: str | None = None
-        self._query = b""
         self._body: list[bytes] = []
         self._size = 0
-        self._head_only = False
-        self._closing = False
-        self._outbox = outbox(self.loop)
         # Requests begun on this connection, and the timer that closes it once idle.
         self._begun = 0
         self._idle_timer: asyncio.TimerHandle | None = None
-        # The default headers' bytes, rebuilt when uvicorn replaces the list (every second).
-        self._defaults_of: list[tuple[bytes, bytes]] | None = None
-        self._defaults = b""
+        # The counts stream this connection carries, once its head is written.
+        self._stream: Stream | None = None
 
     # -- parser callbacks ------------------------------------------------------------------
 
@@ -154,7 +110,7 @@ class HotPathProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if (
             self._routes
-            and (cycle is None or cycle.response_complete or isinstance(cycle, _Waiting))
+            and (cycle is None or cycle.response_complete or isinstance(cycle, Waiting))
             and not self.expect_100_continue
             and not self.parser.should_upgrade()
         ):
@@ -190,6 +146,9 @@ class HotPathProtocol(HttpToolsProtocol):
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._body = []
         assert self._hot_app is not None
+        if route == "stream":
+            self._open_stream(body)
+            return
         if route in self._awaited:
             self._reply_later(route, body)
             return
@@ -233,87 +192,53 @@ class HotPathProtocol(HttpToolsProtocol):
         self.url, self.expect_100_continue = url, expect_100_continue
         self.headers = self.scope["headers"] = headers
 
-    def _new_waiting(self) -> _Waiting:
-        waiting = _Waiting(self._keeps_alive(), self._head_only)
-        self._chain.append(waiting)
-        self.cycle = waiting  # type: ignore[assignment]  # a stand-in, see _Waiting
-        return waiting
-
-    def _reply_later(self, route: str, body: bytes) -> None:
-        """Answer a request whose route awaits the live store, from a task: no ASGI messages,
-        no scope. Until its answer is written it holds the connection's chain (a hot request
-        pipelined behind it joins the chain; any other one is queued by uvicorn behind it).
-        Requests of one connection are handled one after the other, as uvicorn does (a
-        pipelined GET must see the POST before it: RFC 9112, 9.3.2)."""
-        busy = any(w.request is not None or w.running for w in self._chain)
+    def _open_stream(self, body: bytes) -> None:
+        """``GET /counts/stream``: verify and read in a task; then the head and the first
+        events, and the stream is held by :class:`~headcount.http.stream.StreamHub` with this
+        connection's transport as its sink (no task while it lasts). Until then the request
+        holds the connection's chain like an awaited answer; an error is answered like one."""
+        if self._chain:  # pipelined behind awaited answers: uvicorn's way keeps the order
+            self._take_asgi_way(body)
+            super().on_message_complete()
+            return
+        assert self._hot_app is not None
         waiting = self._new_waiting()
-        waiting.request = (route, self._query, body)
-        if not busy:
-            self._start(waiting)
-
-    def _start(self, waiting: _Waiting) -> None:
-        assert self._hot_app is not None and waiting.request is not None
-        route, query, body = waiting.request
-        waiting.request = None
         waiting.running = True
-        task = self.loop.create_task(self._hot_app.reply_later(route, query, body))
-        task.add_done_callback(lambda done: self._replied_later(done, waiting))
+        now = self._hot_app.clock()
+        task = self.loop.create_task(self._hot_app.open_stream(self._query, now))
+        task.add_done_callback(lambda done: self._stream_opened(done, waiting, now))
 
-    def _replied_later(self, task: asyncio.Task[Reply], waiting: _Waiting) -> None:
-        waiting.running = False
-        if task.cancelled():
-            waiting.failed = True
-        elif task.exception() is not None:
-            log.error("Failed to answer a hot-path request", exc_info=task.exception())
-            waiting.failed = True
+    def _stream_opened(
+        self, task: asyncio.Task[Opened | Reply], waiting: Waiting, now: float
+    ) -> None:
+        result = self._result_of(task, waiting, "open a counts stream")
+        if not isinstance(result, Opened):
+            waiting.reply = result  # an error answer, or None when it failed
+        elif self.transport.is_closing():
+            waiting.failed = True  # nobody to write to: the chain is dropped
+        elif self._closing:
+            waiting.reply = SHUTTING_DOWN  # a 503: the browser reconnects to another node
         else:
-            waiting.reply = task.result()
-        following = next((w for w in self._chain if w.request is not None), None)
-        if following is not None and not waiting.failed and not self.transport.is_closing():
-            self._start(following)
+            # Written at once, not through the outbox: the hub writes to the transport
+            # directly from now on, and the head must go first.
+            self._outbox.flush()
+            self.transport.write(
+                head(200, STREAM_HEADERS)
+                + self._default_headers()
+                + b"connection: close\r\n\r\n"
+                + result.first
+            )
+            self.server_state.total_requests += 1
+            self._stream = result.stream
+            assert self._hot_app is not None and self._hot_app.stream is not None
+            self._hot_app.stream.attach(result, self.transport, now)
+            return
         self._write_chain()
 
-    def _write_chain(self) -> None:
-        """Write the answers at the head of the chain that are ready, in order."""
-        chain = self._chain
-        last: _Waiting | None = None
-        while chain and (chain[0].reply is not None or chain[0].failed):
-            last = chain.popleft()
-            last.response_complete = True
-            if self.transport.is_closing():
-                chain.clear()
-                return
-            if last.failed:
-                self._outbox.flush()
-                self.transport.write(INTERNAL_ERROR)
-                self.transport.close()
-                chain.clear()
-                return
-            assert last.reply is not None
-            keep_alive = last.keep_alive and not self._closing
-            self._put(last.reply, keep_alive, last.head_only)
-            if not keep_alive:
-                self.server_state.total_requests += 1
-                chain.clear()
-                return
-            if chain:
-                self.server_state.total_requests += 1
-        if last is None or chain:
-            return
-        if last.then_400 is not None:
-            self.server_state.total_requests += 1
-            self.send_400_response(last.then_400)
-            return
-        # uvicorn's own end of a response for the last one: counts it, resumes reading,
-        # starts a request it queued behind the chain, or arms its keep-alive timer.
-        self.on_response_complete()
-
-    def _keeps_alive(self) -> bool:
-        return (
-            not self._closing
-            and self.parser.get_http_version() != "1.0"
-            and self.parser.should_keep_alive()
-        )
+    def data_received(self, data: bytes) -> None:
+        if self._stream is not None:
+            return  # a stream's client has nothing more to say; its close still ends it
+        super().data_received(data)
 
     def _write(self, reply: Reply) -> None:
         keep_alive = self._keeps_alive()
@@ -326,26 +251,6 @@ class HotPathProtocol(HttpToolsProtocol):
                 self.timeout_keep_alive, self._close_if_idle, self._begun
             )
 
-    def _put(self, reply: Reply, keep_alive: bool, head_only: bool) -> None:
-        status, headers, body = reply
-        defaults = self.server_state.default_headers
-        if defaults is not self._defaults_of:
-            self._defaults_of = defaults
-            self._defaults = b"".join(b"%b: %b\r\n" % pair for pair in defaults)
-        self._outbox.put(
-            self.transport,
-            b"%b%b%b%b\r\n%b"
-            % (
-                head(status, headers),
-                self._defaults,
-                b"" if keep_alive else b"connection: close\r\n",
-                # A 204 carries no body and must not say how long it is (RFC 9110, 8.6).
-                b"" if status == 204 else b"content-length: %d\r\n" % len(body),
-                b"" if head_only else body,
-            ),
-            close=not keep_alive,
-        )
-
     # -- idle connections --------------------------------------------------------------------
 
     def _close_if_idle(self, begun: int) -> None:
@@ -357,8 +262,8 @@ class HotPathProtocol(HttpToolsProtocol):
         ``timeout_keep_alive`` periods instead of exactly one.
         """
         self._idle_timer = None
-        if self.transport.is_closing():
-            return
+        if self.transport.is_closing() or self._stream is not None:
+            return  # a stream is never idle: the hub keeps it alive
         if self._begun != begun or self._route is not None:
             self._idle_timer = self.loop.call_later(
                 self.timeout_keep_alive, self._close_if_idle, self._begun
@@ -371,6 +276,9 @@ class HotPathProtocol(HttpToolsProtocol):
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
+        if self._stream is not None and self._hot_app is not None:
+            assert self._hot_app.stream is not None
+            self._hot_app.stream.detach(self._stream)
         super().connection_lost(exc)
 
     # -- shutdown --------------------------------------------------------------------------
@@ -386,6 +294,9 @@ class HotPathProtocol(HttpToolsProtocol):
 
     def shutdown(self) -> None:
         self._outbox.flush()  # uvicorn may close the connection now: answers first
+        if self._stream is not None:
+            self.transport.close()  # the browser reconnects, to another node
+            return
         if self._route is not None:
             # A hot-path request is arriving: answer it, then close.
             self._closing = True

@@ -33,6 +33,7 @@ UVICORN_INTERNALS: Final[dict[str, Any]] = {
     ),
     "protocol_methods": (
         "connection_lost",
+        "data_received",
         "on_body",
         "on_headers_complete",
         "on_message_begin",

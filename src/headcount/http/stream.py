@@ -1,0 +1,383 @@
+"""``GET /counts/stream?token=<JWT>``: the counts of ``/counts``, pushed as Server-Sent Events.
+
+The same token rules, errors and CORS as ``/counts`` (:class:`~headcount.http.counts.
+CountsEndpoint` verifies, and formats every event's data: exactly the ``/counts`` body). A
+refused token gets ``/counts``' status and envelope, not a stream, so a browser's
+``EventSource`` fails the connection and does not retry.
+
+The wire (docs/stream.md):
+
+- ``retry: 3000``, then the first event at once; then one event per change of the counts
+  (views or viewers; a new ``updated_at`` alone is not a change), coalesced to at most one
+  per :data:`MIN_SPACING` per counter, within about a second of the change reaching the live
+  store. Every event has ``id: <server epoch ms>``; a reconnect (``Last-Event-ID``) is
+  answered like a first connection, with the current counts at once, so nothing is missed.
+- One token: unnamed events (``message``). Several ``token`` parameters (up to
+  :data:`MAX_TOKENS`; one connection for every counter of a page): the events of the token
+  at 0-based position ``i`` are named ``counts-<i>``, its end ``error-<i>``.
+- When a token expires or its signing key is deleted, its ``error`` event carries the
+  envelope ``/counts`` would give now, and the stream ends once no token is left.
+- A comment (``: keep-alive``) every ``stream_keepalive`` seconds (a setting, 15 s) keeps
+  proxies from closing an idle stream; a client that stops reading is cut off once
+  :data:`MAX_UNSENT` bytes wait for it.
+
+**Cost follows what changed.** One job, every :data:`TICK` seconds, reads each counter that
+has subscribers once (the node's read, not one per subscriber; a network store caches it per
+node as for ``/counts``), and formats each event once for all of that counter's subscribers.
+Streams are held by the hot-path protocol without a task (:mod:`headcount.http.protocol`), or
+by the ASGI way (:meth:`~headcount.http.app.HeadcountApp.__call__`) with one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from headcount.auth.token_cache import VerifiedToken
+from headcount.errors import TokenRefused, error_response
+from headcount.http.counts import CountsEndpoint, tokens_from_query
+from headcount.http.reply import CORS
+from headcount.runtime import Runtime
+from headcount.stores.live import Counts
+
+__all__ = [
+    "MAX_TOKENS",
+    "MAX_UNSENT",
+    "MIN_SPACING",
+    "STREAM_HEADERS",
+    "TICK",
+    "Opened",
+    "Sink",
+    "StreamHub",
+]
+
+log = logging.getLogger("headcount.http")
+
+TICK: Final = 0.25  # s between two looks at the counters that have subscribers
+MIN_SPACING: Final = 4  # ticks (1 s) at least between two events of one counter
+RETRY_MS: Final = 3000  # the browser's wait before reconnecting
+MAX_TOKENS: Final = 32
+MAX_UNSENT: Final = 64 * 1024  # bytes written but not yet taken by the client
+
+STREAM_HEADERS: Final[list[tuple[str, str]]] = [
+    ("content-type", "text/event-stream"),
+    ("cache-control", "no-store"),
+    *CORS,
+    ("x-accel-buffering", "no"),  # nginx: do not buffer the stream
+]
+_KEEPALIVE_FRAME: Final = b": keep-alive\n\n"
+
+CounterKey = tuple[str, str, str]  # (environment id, id type, id)
+
+
+class Sink(Protocol):
+    """Where a stream's bytes go: the connection's transport (hot path) or an ASGI queue."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(eq=False, slots=True)
+class _Slot:
+    """One token of one stream."""
+
+    stream: Stream
+    index: int  # position in the query; -1 when the stream has one token
+    token: str
+    verified: VerifiedToken
+    counter: _Counter | None = None
+    sent: Counts | None = None  # what this slot's last event said, when not the counter's
+
+
+@dataclass(eq=False, slots=True)
+class Stream:
+    """One open ``/counts/stream`` connection."""
+
+    sink: Sink
+    slots: list[_Slot] = field(default_factory=list)
+    closed: bool = False
+
+
+@dataclass(eq=False, slots=True)
+class _Counter:
+    key: CounterKey
+    slots: set[_Slot] = field(default_factory=set)  # in step: last got ``shown``
+    behind: set[_Slot] = field(default_factory=set)  # got something else first
+    shown: Counts | None = None
+    shown_tick: int = -MIN_SPACING
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A stream ready to attach: the bytes its body starts with, and the stream itself."""
+
+    first: bytes
+    stream: Stream
+    counts: tuple[Counts, ...]
+
+
+class StreamHub:
+    """Every open stream of this process, by counter and by signing key."""
+
+    def __init__(self, runtime: Runtime, counts: CountsEndpoint) -> None:
+        self.counts = counts
+        self._live = runtime.live
+        self._immediate = runtime.live.immediate()  # decided once, as for /counts
+        self._counters: dict[CounterKey, _Counter] = {}
+        self._by_key: dict[str, set[_Slot]] = {}
+        self._expiries: list[tuple[float, int, _Slot]] = []
+        self._sequence = itertools.count()
+        self._streams: set[Stream] = set()
+        self._tick = 0
+        self._keepalive_ticks = max(1, round(runtime.settings.stream_keepalive / TICK))
+        self._rechecks: set[asyncio.Task[None]] = set()
+        metrics = runtime.metrics
+        self._opened = metrics.counter(
+            "headcount_streams_opened_total", "Counts streams opened (GET /counts/stream)."
+        )
+        self._events = metrics.counter(
+            "headcount_stream_events_total", "Counts events written to streams."
+        )
+        self._cut = metrics.counter(
+            "headcount_streams_cut_total", "Streams closed because the client stopped reading."
+        )
+        counts.verifier.on_forget.append(self.key_deleted)
+        runtime.every("counts-stream", TICK, self.tick)
+        runtime.on_stop.append(self._close_all)
+
+    @property
+    def open_streams(self) -> int:
+        return len(self._streams)
+
+    # -- opening and closing -----------------------------------------------------------------
+
+    async def open(self, query_string: bytes, now: float) -> Opened:
+        """Verify the tokens and read their counts; raises what ``/counts`` would for the first
+        refused token when none is accepted. Attach the result with :meth:`attach` once its
+        head and ``first`` are written (nothing is pushed to it before)."""
+        tokens = tokens_from_query(query_string, MAX_TOKENS)
+        several = len(tokens) > 1
+        stream = Stream(_NO_SINK)
+        refused: list[tuple[int, TokenRefused]] = []
+        for index, token in enumerate(tokens):
+            try:
+                verified = await self.counts.verified(token, now)
+            except TokenRefused as exc:
+                if not several:
+                    raise
+                refused.append((index, exc))
+                continue
+            stream.slots.append(_Slot(stream, index if several else -1, token, verified))
+        if not stream.slots:
+            raise refused[0][1]
+        counts = await self._read([_key_of(slot.verified) for slot in stream.slots], now)
+        parts = [b"retry: %d\n\n" % RETRY_MS]
+        parts += [_error_frame(index, exc) for index, exc in refused]
+        stamp = int(now * 1000)
+        parts += [
+            self._frame(slot.index, c, stamp) for slot, c in zip(stream.slots, counts, strict=True)
+        ]
+        return Opened(b"".join(parts), stream, tuple(counts))
+
+    def attach(self, opened: Opened, sink: Sink, now: float) -> None:
+        stream = opened.stream
+        stream.sink = sink
+        self._streams.add(stream)
+        self._opened.value += 1
+        for slot, counts in zip(stream.slots, opened.counts, strict=True):
+            key = _key_of(slot.verified)
+            counter = self._counters.get(key)
+            if counter is None:
+                counter = self._counters[key] = _Counter(key, shown=counts)
+            slot.counter = counter
+            if counts == counter.shown:
+                counter.slots.add(slot)
+            else:
+                slot.sent = counts
+                counter.behind.add(slot)
+            self._by_key.setdefault(slot.verified.key_id, set()).add(slot)
+            heapq.heappush(self._expiries, (slot.verified.valid_until, next(self._sequence), slot))
+
+    def detach(self, stream: Stream) -> None:
+        """The connection is gone (or being closed): forget its stream."""
+        if stream.closed:
+            return
+        stream.closed = True
+        self._streams.discard(stream)
+        for slot in stream.slots:
+            self._drop(slot)
+        stream.slots.clear()
+
+    def _drop(self, slot: _Slot) -> None:
+        counter = slot.counter
+        if counter is not None:
+            counter.slots.discard(slot)
+            counter.behind.discard(slot)
+            if not counter.slots and not counter.behind:
+                del self._counters[counter.key]
+            slot.counter = None
+        by_key = self._by_key.get(slot.verified.key_id)
+        if by_key is not None:
+            by_key.discard(slot)
+            if not by_key:
+                del self._by_key[slot.verified.key_id]
+
+    def _end(self, stream: Stream) -> None:
+        sink = stream.sink
+        self.detach(stream)
+        sink.close()
+
+    async def _close_all(self, now: float) -> None:
+        """Shutdown: close every stream (browsers reconnect to another node)."""
+        for stream in list(self._streams):
+            self._end(stream)
+
+    # -- the job -----------------------------------------------------------------------------
+
+    async def tick(self, now: float) -> None:
+        """Push what changed since the last look, end the streams of expired tokens, and keep
+        idle streams alive. Called every :data:`TICK` seconds by the runtime."""
+        self._tick += 1
+        tick = self._tick
+        if self._counters:
+            counters = list(self._counters.values())
+            counts = await self._read([c.key for c in counters], now)
+            stamp = int(now * 1000)
+            for counter, current in zip(counters, counts, strict=True):
+                self._push(counter, current, tick, stamp)
+        expiries = self._expiries
+        due: list[_Slot] = []
+        while expiries and expiries[0][0] <= now:
+            slot = heapq.heappop(expiries)[2]
+            if slot.counter is not None:
+                due.append(slot)
+        if due:
+            self._recheck(due, now)
+        if tick % self._keepalive_ticks == 0:
+            for stream in list(self._streams):
+                self._write(stream, _KEEPALIVE_FRAME)
+
+    def _push(self, counter: _Counter, current: Counts, tick: int, stamp: int) -> None:
+        if tick - counter.shown_tick < MIN_SPACING:
+            return
+        frames: dict[int, bytes] = {}
+        if current != counter.shown:
+            counter.shown = current
+            counter.shown_tick = tick
+            for slot in list(counter.slots):
+                self._send(slot, current, stamp, frames)
+        if counter.behind:
+            for slot in list(counter.behind):
+                if slot.sent != current:
+                    self._send(slot, current, stamp, frames)
+                counter.behind.discard(slot)
+                slot.sent = None
+                if slot.counter is counter:
+                    counter.slots.add(slot)
+
+    def _send(self, slot: _Slot, counts: Counts, stamp: int, frames: dict[int, bytes]) -> None:
+        frame = frames.get(slot.index)
+        if frame is None:
+            frame = frames[slot.index] = self._frame(slot.index, counts, stamp)
+        self._write(slot.stream, frame)
+        self._events.value += 1
+
+    def _write(self, stream: Stream, data: bytes) -> None:
+        if stream.closed:
+            return
+        sink = stream.sink
+        if sink.get_write_buffer_size() > MAX_UNSENT:
+            self._cut.value += 1
+            self._end(stream)
+            return
+        sink.write(data)
+
+    async def _read(self, keys: Sequence[CounterKey], now: float) -> list[Counts]:
+        immediate = self._immediate
+        if immediate is not None:
+            return [immediate.counts_now(*key) for key in keys]
+        return list(await asyncio.gather(*(self._live.counts(*key, now) for key in keys)))
+
+    def _frame(self, index: int, counts: Counts, stamp: int) -> bytes:
+        body = self.counts.body(counts)
+        if index < 0:
+            return b"id: %d\ndata: %b\n\n" % (stamp, body)
+        return b"event: counts-%d\nid: %d\ndata: %b\n\n" % (index, stamp, body)
+
+    async def checked(self) -> None:
+        """Wait for the token checks under way (expiries, key deletions) to finish."""
+        while self._rechecks:
+            await asyncio.gather(*self._rechecks)
+
+    # -- tokens that stop granting -----------------------------------------------------------
+
+    def key_deleted(self, key_id: str) -> None:
+        """A signing key was forgotten (deleted here, or seen deleted by the revocation
+        poll): check its streams' tokens again, the way ``/counts`` would."""
+        slots = self._by_key.get(key_id)
+        if slots:
+            self._recheck(list(slots), None)
+
+    def _recheck(self, slots: list[_Slot], now: float | None) -> None:
+        task = asyncio.get_running_loop().create_task(self._recheck_now(slots, now))
+        self._rechecks.add(task)
+        task.add_done_callback(self._rechecks.discard)
+
+    async def _recheck_now(self, slots: list[_Slot], now: float | None) -> None:
+        clock = self.counts.runtime.clock
+        for slot in slots:
+            if slot.counter is None:
+                continue  # gone meanwhile
+            try:
+                verified = await self.counts.verified(slot.token, clock() if now is None else now)
+            except TokenRefused as exc:
+                self._refuse(slot, exc)
+            except Exception:  # a store outage: the next tick's expiry or poll tries again
+                log.warning("Could not check a streamed token again", exc_info=True)
+            else:  # still granted (a key deletion elsewhere, or a clock step): watch again
+                slot.verified = verified
+                heapq.heappush(self._expiries, (verified.valid_until, next(self._sequence), slot))
+
+    def _refuse(self, slot: _Slot, exc: TokenRefused) -> None:
+        stream = slot.stream
+        self._write(stream, _error_frame(slot.index, exc))
+        if stream.closed:
+            return
+        self._drop(slot)
+        stream.slots.remove(slot)
+        if not stream.slots:
+            self._end(stream)
+
+
+def _key_of(verified: VerifiedToken) -> CounterKey:
+    return (verified.environment_id, verified.id_type, verified.id)
+
+
+def _error_frame(index: int, exc: TokenRefused) -> bytes:
+    _, body = error_response(exc)
+    name = b"error" if index < 0 else b"error-%d" % index
+    return b"event: %b\ndata: %b\n\n" % (name, body)
+
+
+class _NoSink:
+    """A stream's sink until it is attached."""
+
+    def write(self, data: bytes) -> None:
+        raise AssertionError("a stream was written to before it was attached")
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+_NO_SINK: Final = _NoSink()
