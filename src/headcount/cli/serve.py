@@ -83,6 +83,22 @@ def public_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
+def demo_url(settings: Settings) -> str | None:
+    """Where ``/demo`` opens, or None when this process does not serve it. On a loopback
+    address it is ``localhost``: mux-embed posts over plain http only to a bare localhost."""
+    if not (settings.demo and settings.serves("collector") and settings.serves("counts")):
+        return None
+    url = public_url(settings)
+    for loopback in ("//127.0.0.1:", "//[::1]:"):
+        url = url.replace(loopback, "//localhost:")
+    return f"{url}/demo"
+
+
+def demo_line(settings: Settings) -> str:
+    url = demo_url(settings)
+    return f"Demo: {url} (a video counted live beside <headcount-viewers>)" if url else ""
+
+
 def bootstrap_text(url: str, environment: Environment, issued: IssuedAccessToken) -> str:
     """The first-start block. Plain lines, never wrapped or cut: the commands are pasted."""
     token_id, secret = issued.token.id, issued.secret
@@ -171,7 +187,8 @@ def serve(as_json: bool, **raw: str | None) -> None:
                 },
                 "access_token": {"id": issued.token.id, "secret": issued.secret},
             }
-        click.echo(json.dumps({"url": url, "bootstrap": bootstrap}), nl=True)
+        document = {"url": url, "demo_url": demo_url(settings), "bootstrap": bootstrap}
+        click.echo(json.dumps(document), nl=True)
     else:
         if first_start is not None:
             click.echo(bootstrap_text(url, *first_start))
@@ -182,6 +199,8 @@ def serve(as_json: bool, **raw: str | None) -> None:
                 "Credentials: `headcount init` creates an environment and an access token; "
                 "`headcount access-tokens create --environment ID` adds a token to one."
             )
+        if demo_line(settings):
+            click.echo(demo_line(settings))
 
     _run_uvicorn(settings, log_level)
 

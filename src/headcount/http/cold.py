@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from headcount.errors import HeadcountError, StoreUnavailable, envelope, error_response
 from headcount.http.metrics import metrics_routes
+from headcount.http.pages import page_routes
 from headcount.http.system import system_routes
 from headcount.runtime import Runtime
 
@@ -59,6 +60,7 @@ def cold_app(runtime: Runtime) -> Starlette:
         Route("/healthz", health),
         Route("/readyz", ready),
         *metrics_routes(runtime),
+        *page_routes(runtime),
     ]
     if runtime.settings.serves("system"):
         routes += system_routes(runtime)
