@@ -1,4 +1,4 @@
-"""``python -m bench [counts] [ingest] [memory] [freshness] [redis]`` — run benchmarks.
+"""``python -m bench [counts] [ingest] [memory] [freshness] [stream] [redis]`` — run benchmarks.
 
 With no name, the default set runs (every benchmark but ``redis``, which needs redis-server and
 takes about 5 minutes of its own: run it by name).
@@ -23,8 +23,8 @@ from bench.report import Metric, Report, metrics_table
 from bench.servers import RESULTS_DIR, BenchError
 from bench.wrk import Method, require_wrk
 
-BENCHMARKS = ("counts", "ingest", "memory", "freshness", "redis")
-DEFAULT = ("counts", "ingest", "memory", "freshness")
+BENCHMARKS = ("counts", "ingest", "memory", "freshness", "stream", "redis")
+DEFAULT = ("counts", "ingest", "memory", "freshness", "stream")
 NEEDS_WRK = frozenset({"counts", "ingest", "redis"})
 
 
@@ -59,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
         help="starts and ends for `freshness` and `redis`",
     )
     parser.add_argument(
+        "--subscribers",
+        type=int,
+        default=50_000,
+        help="`stream`: SSE subscribers to hold (clamped to the file descriptor limit)",
+    )
+    parser.add_argument(
+        "--changes", type=int, default=5, help="`stream`: counter changes timed per run"
+    )
+    parser.add_argument(
         "--no-cluster",
         action="store_true",
         help="`redis`: skip the hot-video part on a 3-master cluster",
@@ -89,6 +98,11 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], Report]]:
 
         return module.run(module.FreshnessOptions(args.samples))
 
+    def stream() -> Report:
+        from bench import stream as module
+
+        return module.run(module.StreamOptions(args.subscribers, args.changes, args.runs))
+
     def redis() -> Report:
         from bench import redis_store as module
 
@@ -103,6 +117,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], Report]]:
         "ingest": ingest,
         "memory": memory,
         "freshness": freshness,
+        "stream": stream,
         "redis": redis,
     }
 

@@ -56,7 +56,7 @@ def _ending_lifecycle(lifecycles: list[Lifecycle]) -> Lifecycle:
     raise BenchError("no lifecycle ends with a viewend")
 
 
-def sample_ids(index: int, uuid_head: str, video_prefix: str) -> dict[str, str]:
+def sample_ids(index: int, uuid_head: str, video_prefix: str) -> dict[int, str]:
     """The placeholders of one freshness sample's bodies: a view, viewer, player and video of
     its own (``uuid_head`` keeps two benchmarks' ids apart)."""
     return {

@@ -28,6 +28,7 @@ __all__ = [
     "BenchError",
     "ServerProcess",
     "free_port",
+    "group_cpu_seconds",
     "on_cpu",
     "port_is_free",
     "start_server",
@@ -87,6 +88,22 @@ def _group_members(pgid: int) -> list[tuple[int, float]]:
     return members
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time used so far by the live processes of the process group ``pgid``."""
+    return sum(cpu for _, cpu in _group_members(pgid))
+
+
+def _vm_rss(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 @dataclass
 class ServerProcess:
     name: str
@@ -103,7 +120,11 @@ class ServerProcess:
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by the server's process group (it and anything it started)."""
-        return sum(cpu for _, cpu in _group_members(self.pid))
+        return group_cpu_seconds(self.pid)
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server's process group: the sum of its members' ``VmRSS``."""
+        return sum(_vm_rss(pid) for pid, _ in _group_members(self.pid))
 
     def log_tail(self, lines: int = 20) -> str:
         try:
