@@ -11,6 +11,7 @@ Screenshots of the elements are saved to ``test-artifacts/widget/`` at the repos
 from __future__ import annotations
 
 import itertools
+import json
 import time
 
 import httpx
@@ -168,6 +169,35 @@ def test_an_expired_token_makes_it_ask_the_page_for_a_new_one(
     )
     assert counters.text() == "0"
     counters.screenshot("expired-then-refreshed")
+
+
+def test_a_plain_eventsource_stops_for_good_once_its_token_expired(
+    context: BrowserContext, site: str, server: LiveServer
+) -> None:
+    # The stream's side of the expiry, without the element (which closes its EventSource
+    # itself on the `error` event): the browser's own reconnect is refused (403 + envelope)
+    # and EventSource gives up, with no retry loop.
+    token = token_for(server, "widget-plain-es", expires_in=3)
+    counters = Counters.open(context, site, server, [])
+    counters.page.evaluate(
+        """([host, token]) => {
+            window.seen = [];
+            const url = `${host}/counts/stream?token=${token}`;
+            const source = (window.source = new EventSource(url));
+            source.onmessage = (e) => window.seen.push(["message", JSON.parse(e.data)]);
+            source.addEventListener("error", (e) => window.seen.push(["error", e.data ?? null]));
+        }""",
+        [server.base_url, token],
+    )
+    wait_for(lambda: counters.page.evaluate("window.source.readyState"), 2, 20, "EventSource")
+    seen = counters.page.evaluate("window.seen")
+    assert seen[0][0] == "message" and seen[0][1]["data"][0]["views"] == 0
+    server_errors = [json.loads(data) for kind, data in seen if kind == "error" and data]
+    assert [e["error"]["type"] for e in server_errors] == ["expired_token"]
+    tries = len(counters.paths("/counts/stream"))
+    assert tries == 2  # the stream, then one reconnect answered 403
+    time.sleep(4)  # longer than the stream's retry: 3000
+    assert len(counters.paths("/counts/stream")) == tries
 
 
 def test_a_deleted_signing_key_stops_its_counter_for_good_and_only_that_one(
