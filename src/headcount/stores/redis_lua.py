@@ -3,7 +3,8 @@
 Each script is rendered once (:func:`headcount.stores.redis_codec.render_script`) and its SHA1
 computed here; :meth:`ScriptRunner.load` sends ``SCRIPT LOAD`` (to every primary of a cluster, as
 redis-py routes it). Calls go into pipelines as plain ``EVALSHA`` commands (in a cluster
-pipeline ``execute_command("EVALSHA", ...)`` is routed by its keys). A Redis that lost its
+pipeline ``execute_command("EVALSHA", ...)`` is routed by its keys; to one server they go
+through :class:`~headcount.stores.redis_wire.DirectPipeline`). A Redis that lost its
 script cache (restarted, or a replica promoted) answers ``NOSCRIPT``: :meth:`ScriptRunner.run`
 then loads the scripts again and re-sends only the commands that failed so, once.
 """
@@ -11,15 +12,15 @@ then loads the scripts again and re-sends only the commands that failed so, once
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from redis.exceptions import NoScriptError
 
 from headcount.stores.redis_codec import render_script
+from headcount.stores.redis_wire import DirectPipeline
 
 __all__ = ["COUNTER", "PARTITION", "Command", "Script", "ScriptRunner"]
 
@@ -53,8 +54,11 @@ class ScriptRunner:
 
     def __init__(self, client: Any, *, cluster: bool) -> None:
         self._client = client
-        self._pipeline: Callable[[], Any] = (
-            client.pipeline if cluster else functools.partial(client.pipeline, transaction=False)
+        # A cluster's pipeline routes each call by its keys' slot and follows MOVED/ASK; one
+        # server gets the calls in one write without redis-py's pipeline machinery (a third
+        # of a node's CPU under collector load: :mod:`~headcount.stores.redis_wire`).
+        self._send: Callable[[Sequence[Command]], Awaitable[list[Any]]] = (
+            self._send_pipelined if cluster else DirectPipeline(client).execute
         )
         self._queue: list[tuple[Sequence[Command], asyncio.Future[list[Any]]]] = []
         self._sending: set[asyncio.Task[None]] = set()
@@ -114,8 +118,8 @@ class ScriptRunner:
                 results[i] = result
         return results
 
-    async def _send(self, commands: Sequence[Command]) -> list[Any]:
-        pipe = self._pipeline()
+    async def _send_pipelined(self, commands: Sequence[Command]) -> list[Any]:
+        pipe = self._client.pipeline()
         for command in commands:
             pipe.execute_command(*command)
         results: list[Any] = await pipe.execute(raise_on_error=False)
