@@ -257,3 +257,17 @@ def test_the_demo_page_counts_its_own_video(context: BrowserContext, server: Liv
     page.screenshot(path=str(ARTIFACTS / "demo.png"))
     # Everything the demo loads comes from Headcount itself.
     assert origins <= {f"127.0.0.1:{server.port}", f"localhost:{server.port}"}, origins
+
+    # A restart deletes the demo's key (its tokens now answer unknown_key); the page asks the
+    # new process for a token of its new key and counts on.
+    views = page.locator("#views")
+    views.evaluate(
+        """e => { window.demoErrors = [];
+                  e.addEventListener("error", (event) => demoErrors.push(event.detail.type)); }"""
+    )
+    old_token = views.evaluate("e => e.token")
+    server.restart()
+    wait_for(lambda: "unknown_key" in page.evaluate("demoErrors"), True, 15, "the old key's end")
+    wait_for(lambda: views.evaluate("e => e.transport"), "stream", 15, "the demo's new token")
+    assert views.evaluate("e => e.token") != old_token
+    wait_for(lambda: count("views"), "1", PLAY_TIMEOUT, "the demo's views after a restart")

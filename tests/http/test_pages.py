@@ -13,6 +13,7 @@ import httpx
 import jwt
 import pytest
 
+from headcount.auth.access_tokens import create_access_token
 from headcount.auth.environments import create_environment
 from headcount.cli.serve import demo_url
 from headcount.http.app import HeadcountApp
@@ -20,6 +21,7 @@ from headcount.http.demo_key import DEMO_VIDEO_ID, TOKEN_LIFETIME
 from headcount.http.pages import SHORT_CACHE, WIDGET_NAME
 from headcount.runtime import Runtime
 from headcount.settings import Settings, load_settings
+from headcount.stores.control import PERMISSIONS
 from headcount.stores.control_memory import MemoryControlStore
 from headcount.stores.memory import MemoryLiveStore
 from tests.conftest import FakeClock
@@ -143,6 +145,23 @@ async def test_the_demo_key_is_deleted_when_the_process_stops(
     assert key is not None and key.deleted_at is not None
     assert key_id in caplog.text
     assert "PRIVATE" not in caplog.text and token not in caplog.text
+
+
+async def test_a_demo_key_deleted_by_hand_is_replaced_by_a_new_one(
+    client: httpx.AsyncClient, control: MemoryControlStore
+) -> None:
+    environment = create_environment(control, "default", 1)
+    issued = create_access_token(control, environment.id, PERMISSIONS, 1)
+    first = (await client.get("/demo/token")).json()["token"]
+    key_id = jwt.decode(first, options={"verify_signature": False})["kid"]
+    auth = (issued.token.id, issued.secret)
+    deleted = await client.delete(f"/system/v1/signing-keys/{key_id}", auth=auth)
+    assert deleted.status_code == 204
+    assert (await client.get("/counts", params={"token": first})).status_code == 403
+
+    second = (await client.get("/demo/token")).json()["token"]
+    assert jwt.decode(second, options={"verify_signature": False})["kid"] != key_id
+    assert (await client.get("/counts", params={"token": second})).status_code == 200
 
 
 async def test_the_demo_serves_its_clip_and_the_vendored_mux_embed_with_its_licence(

@@ -70,6 +70,7 @@ class DemoKey:
         self._token: DemoToken | None = None
         self._lock = asyncio.Lock()
         runtime.on_stop.append(self.close)
+        runtime.on_signing_key_deleted.append(self._forget)
 
     async def environment(self) -> Environment | None:
         return await run_in_threadpool(self._environment)
@@ -112,6 +113,11 @@ class DemoKey:
         self._signer = _Signer(environment.id, issued.key.id, load_private_key(issued.private_key))
         log.info("demo: signing key %s created (deleted when this process stops)", issued.key.id)
         return self._signer
+
+    def _forget(self, key_id: str) -> None:
+        # Deleted by hand through the System API of this process: the next token needs a key.
+        if self._signer is not None and self._signer.key_id == key_id:
+            self._signer, self._token = None, None
 
     async def close(self, now: float) -> None:
         signer, self._signer, self._token = self._signer, None, None
