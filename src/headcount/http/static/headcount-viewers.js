@@ -94,9 +94,7 @@ class Link {
     }
   }
 
-  close() {
-    this.source.close();
-  }
+  close() { this.source.close(); }
 }
 
 // Every element of one host shares one hub: one EventSource for all their tokens.
@@ -120,15 +118,8 @@ class Hub {
     this.timer = 0;
   }
 
-  join(member) {
-    this.members.add(member);
-    this.schedule(REOPEN_DEBOUNCE);
-  }
-
-  leave(member) {
-    this.members.delete(member);
-    this.schedule(REOPEN_DEBOUNCE);
-  }
+  join(member) { this.members.add(member); this.schedule(REOPEN_DEBOUNCE); }
+  leave(member) { this.members.delete(member); this.schedule(REOPEN_DEBOUNCE); }
 
   schedule(delay) {
     clearTimeout(this.timer);
@@ -226,16 +217,8 @@ template.innerHTML = `<style>
   aria-live="polite" aria-atomic="true"></span>`;
 
 export class HeadcountViewers extends HTMLElement {
-  static observedAttributes = [
-    "token",
-    "poll-interval",
-    "pollinterval",
-    "disabled",
-    "host",
-    "show",
-    "label",
-    "announce-interval",
-  ];
+  static observedAttributes = ["token", "poll-interval", "pollinterval", "disabled", "host",
+    "show", "label", "announce-interval"];
 
   #count;
   #status;
@@ -255,60 +238,29 @@ export class HeadcountViewers extends HTMLElement {
     [this.#count, this.#status] = root.querySelectorAll("span");
   }
 
-  get token() {
-    return this.getAttribute("token") ?? "";
-  }
-  set token(value) {
-    this.setAttribute("token", value ?? "");
-  }
+  get token() { return this.getAttribute("token") ?? ""; }
+  set token(value) { this.setAttribute("token", value ?? ""); }
   get pollInterval() {
     const raw = this.getAttribute("poll-interval") ?? this.getAttribute("pollinterval");
     const seconds = raw === null || raw === "" ? DEFAULT_POLL : Number(raw);
     if (!Number.isFinite(seconds)) return DEFAULT_POLL;
     return Math.max(MIN_POLL, seconds);
   }
-  set pollInterval(value) {
-    this.setAttribute("poll-interval", String(value));
-  }
-  get host() {
-    return (this.getAttribute("host") || SCRIPT_ORIGIN).replace(/\/+$/, "");
-  }
-  set host(value) {
-    this.setAttribute("host", value);
-  }
-  get show() {
-    return this.getAttribute("show") === "viewers" ? "viewers" : "views";
-  }
-  set show(value) {
-    this.setAttribute("show", value);
-  }
-  get disabled() {
-    return this.hasAttribute("disabled");
-  }
-  set disabled(value) {
-    this.toggleAttribute("disabled", Boolean(value));
-  }
-  get views() {
-    return this.#reading?.views;
-  }
-  get viewers() {
-    return this.#reading?.viewers;
-  }
-  get updatedAt() {
-    return this.#reading?.updated_at;
-  }
+  set pollInterval(value) { this.setAttribute("poll-interval", String(value)); }
+  get host() { return (this.getAttribute("host") || SCRIPT_ORIGIN).replace(/\/+$/, ""); }
+  set host(value) { this.setAttribute("host", value); }
+  get show() { return this.getAttribute("show") === "viewers" ? "viewers" : "views"; }
+  set show(value) { this.setAttribute("show", value); }
+  get disabled() { return this.hasAttribute("disabled"); }
+  set disabled(value) { this.toggleAttribute("disabled", Boolean(value)); }
+  get views() { return this.#reading?.views; }
+  get viewers() { return this.#reading?.viewers; }
+  get updatedAt() { return this.#reading?.updated_at; }
   /** How counts arrive now: "stream", "poll", or why they do not: "idle", "expired", "stopped". */
-  get transport() {
-    return this.#state;
-  }
+  get transport() { return this.#state; }
 
-  connectedCallback() {
-    this.#restart();
-  }
-
-  disconnectedCallback() {
-    this.#detach();
-  }
+  connectedCallback() { this.#restart(); }
+  disconnectedCallback() { this.#detach(); }
 
   attributeChangedCallback(name, old, value) {
     if (old === value || !this.isConnected) return;
@@ -347,11 +299,7 @@ export class HeadcountViewers extends HTMLElement {
     this.#pollFailures = 0;
     if (previous?.views === row.views && previous?.viewers === row.viewers) return;
     this.#render();
-    this.dispatchEvent(
-      new CustomEvent("change", {
-        detail: row.views,
-      }),
-    );
+    this.dispatchEvent(new CustomEvent("change", { detail: row.views }));
   }
 
   refused(error) {
