@@ -5,6 +5,7 @@ Times are bounded waits on the wire (the hub's rules, with the time as an argume
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -40,9 +41,7 @@ def stream_site(
     # Stock uvicorn waits for every response to end before its lifespan shutdown (when the
     # hub closes streams): a grace period ends the ASGI way's streams (docs/stream.md).
     uvicorn_config: dict[str, object] = (
-        {"http": "httptools", "timeout_graceful_shutdown": 1}
-        if request.param == "asgi-way"
-        else {}
+        {"http": "httptools", "timeout_graceful_shutdown": 1} if request.param == "asgi-way" else {}
     )
     running = start_site(
         tmp_path_factory.mktemp("stream"),
@@ -139,7 +138,7 @@ def test_changes_close_together_are_coalesced(stream_site: Site) -> None:
             views, _ = next_counts(conn, timeout=3 * REACH)
             seen.append((time.monotonic(), views))
         assert [v for _, v in seen] == sorted(v for _, v in seen) and len(seen) <= 3
-        gaps = [b[0] - a[0] for a, b in zip(seen, seen[1:], strict=False)]
+        gaps = [b[0] - a[0] for a, b in itertools.pairwise(seen)]
         assert all(gap > MIN_SPACING * TICK * 0.8 for gap in gaps), gaps
 
 

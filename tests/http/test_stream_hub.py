@@ -222,9 +222,7 @@ async def test_an_expired_token_gets_the_counts_error_and_the_stream_ends(world:
 
 async def test_a_deleted_key_ends_its_streams_only(world: World) -> None:
     other_key = create_signing_key(world.runtime.control, world.environment_id, int(world.now))
-    other = sign_viewer_counts(
-        "v1", key_id=other_key.key.id, private_key=other_key.private_key
-    )
+    other = sign_viewer_counts("v1", key_id=other_key.key.id, private_key=other_key.private_key)
     doomed = await world.open(world.token("v1"))
     kept = await world.open(other)
     doomed.take(), kept.take()
