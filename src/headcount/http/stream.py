@@ -36,7 +36,7 @@ import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from headcount.auth.token_cache import VerifiedToken
 from headcount.errors import TokenRefused, error_response
@@ -139,6 +139,9 @@ class StreamHub:
         self._tick = 0
         self._keepalive_ticks = max(1, round(runtime.settings.stream_keepalive / TICK))
         self._rechecks: set[asyncio.Task[None]] = set()
+        # One copy of each token string, however many streams carry it (a browser's token is
+        # ~0.5 KiB, and a page's viewers often share one): token -> [the copy, streams].
+        self._tokens: dict[str, list[Any]] = {}
         metrics = runtime.metrics
         self._opened = metrics.counter(
             "headcount_streams_opened_total", "Counts streams opened (GET /counts/stream)."
@@ -204,6 +207,12 @@ class StreamHub:
                 slot.sent = counts
                 counter.behind.add(slot)
             self._by_key.setdefault(slot.verified.key_id, set()).add(slot)
+            shared = self._tokens.get(slot.token)
+            if shared is None:
+                self._tokens[slot.token] = [slot.token, 1]
+            else:
+                shared[1] += 1
+                slot.token = shared[0]
             heapq.heappush(self._expiries, (slot.verified.valid_until, next(self._sequence), slot))
 
     def detach(self, stream: Stream) -> None:
@@ -224,6 +233,11 @@ class StreamHub:
             if not counter.slots and not counter.behind:
                 del self._counters[counter.key]
             slot.counter = None
+        shared = self._tokens.get(slot.token)
+        if shared is not None:
+            shared[1] -= 1
+            if shared[1] == 0:
+                del self._tokens[slot.token]
         by_key = self._by_key.get(slot.verified.key_id)
         if by_key is not None:
             by_key.discard(slot)
