@@ -266,3 +266,13 @@ async def test_a_detached_stream_gets_nothing_and_shutdown_closes_the_rest(
     assert gone.take() == [] and world.hub.open_streams == 1
     await world.runtime.stop()
     assert staying.closed and world.hub.open_streams == 0
+
+
+async def test_a_deleted_key_ends_every_stream_of_a_shared_token(world: World) -> None:
+    token = world.token("v1")
+    sinks = [await world.open(token) for _ in range(600)]  # past one turn's worth of checks
+    delete_signing_key(world.runtime.control, world.environment_id, world.key_id, int(world.now))
+    world.runtime.signing_key_deleted(world.key_id)
+    await world.hub.checked()
+    assert all(s.closed for s in sinks) and world.hub.open_streams == 0
+    assert all(b"unknown_key" in s.written[-1] for s in sinks)

@@ -28,7 +28,8 @@ from headcount.http.cold import cold_app
 from headcount.http.collector import CollectorEndpoint
 from headcount.http.counts import CountsEndpoint
 from headcount.http.reply import Reply, error_reply, preflight_reply
-from headcount.http.stream import STREAM_HEADERS, Opened, StreamHub
+from headcount.http.stream import Opened, StreamHub
+from headcount.http.stream_wire import STREAM_HEADERS
 from headcount.runtime import Runtime
 
 __all__ = ["HeadcountApp", "create_app", "create_served_app"]

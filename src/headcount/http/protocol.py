@@ -54,7 +54,8 @@ from typing import Any, Final
 from headcount.http.app import HeadcountApp
 from headcount.http.protocol_chain import SHUTTING_DOWN, ChainedProtocol, Waiting
 from headcount.http.reply import Reply
-from headcount.http.stream import STREAM_HEADERS, Opened, Stream
+from headcount.http.stream import Opened, Stream
+from headcount.http.stream_wire import STREAM_HEADERS
 from headcount.http.wire import INTERNAL_ERROR, head
 
 __all__ = ["HotPathProtocol"]

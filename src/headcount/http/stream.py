@@ -5,21 +5,11 @@ CountsEndpoint` verifies, and formats every event's data: exactly the ``/counts`
 refused token gets ``/counts``' status and envelope, not a stream, so a browser's
 ``EventSource`` fails the connection and does not retry.
 
-The wire (docs/stream.md):
-
-- ``retry: 3000``, then the first event at once; then one event per change of the counts
-  (views or viewers; a new ``updated_at`` alone is not a change), coalesced to at most one
-  per :data:`MIN_SPACING` per counter, within about a second of the change reaching the live
-  store. Every event has ``id: <server epoch ms>``; a reconnect (``Last-Event-ID``) is
-  answered like a first connection, with the current counts at once, so nothing is missed.
-- One token: unnamed events (``message``). Several ``token`` parameters (up to
-  :data:`MAX_TOKENS`; one connection for every counter of a page): the events of the token
-  at 0-based position ``i`` are named ``counts-<i>``, its end ``error-<i>``.
-- When a token expires or its signing key is deleted, its ``error`` event carries the
-  envelope ``/counts`` would give now, and the stream ends once no token is left.
-- A comment (``: keep-alive``) every ``stream_keepalive`` seconds (a setting, 15 s) keeps
-  proxies from closing an idle stream; a client that stops reading is cut off once
-  :data:`MAX_UNSENT` bytes wait for it.
+The wire is :mod:`headcount.http.stream_wire` (and docs/stream.md): ``retry``, then the first
+event at once, then one event per change of the counts, coalesced to at most one per
+:data:`MIN_SPACING` ticks per counter; an ``error`` event and the end when a token stops
+granting; keep-alive comments. A client that stops reading is cut off once
+:data:`MAX_UNSENT` bytes wait for it.
 
 **Cost follows what changed.** One job, every :data:`TICK` seconds, reads each counter that
 has subscribers once (the node's read, not one per subscriber; a network store caches it per
@@ -39,9 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from headcount.auth.token_cache import VerifiedToken
-from headcount.errors import TokenRefused, error_response
+from headcount.errors import TokenRefused
 from headcount.http.counts import CountsEndpoint, tokens_from_query
-from headcount.http.reply import CORS
+from headcount.http.stream_wire import KEEPALIVE, RETRY, counts_frame, error_frame
 from headcount.runtime import Runtime
 from headcount.stores.live import Counts
 
@@ -49,7 +39,6 @@ __all__ = [
     "MAX_TOKENS",
     "MAX_UNSENT",
     "MIN_SPACING",
-    "STREAM_HEADERS",
     "TICK",
     "Opened",
     "Sink",
@@ -60,17 +49,11 @@ log = logging.getLogger("headcount.http")
 
 TICK: Final = 0.25  # s between two looks at the counters that have subscribers
 MIN_SPACING: Final = 4  # ticks (1 s) at least between two events of one counter
-RETRY_MS: Final = 3000  # the browser's wait before reconnecting
 MAX_TOKENS: Final = 32
 MAX_UNSENT: Final = 64 * 1024  # bytes written but not yet taken by the client
+RECHECK: Final = 5.0  # s until a token that could not be checked is checked again
+_CHECKS_PER_TURN: Final = 500
 
-STREAM_HEADERS: Final[list[tuple[str, str]]] = [
-    ("content-type", "text/event-stream"),
-    ("cache-control", "no-store"),
-    *CORS,
-    ("x-accel-buffering", "no"),  # nginx: do not buffer the stream
-]
-_KEEPALIVE_FRAME: Final = b": keep-alive\n\n"
 
 CounterKey = tuple[str, str, str]  # (environment id, id type, id)
 
@@ -182,8 +165,8 @@ class StreamHub:
         if not stream.slots:
             raise refused[0][1]
         counts = await self._read([_key_of(slot.verified) for slot in stream.slots], now)
-        parts = [b"retry: %d\n\n" % RETRY_MS]
-        parts += [_error_frame(index, exc) for index, exc in refused]
+        parts = [RETRY]
+        parts += [error_frame(index, exc) for index, exc in refused]
         stamp = int(now * 1000)
         parts += [
             self._frame(slot.index, c, stamp) for slot, c in zip(stream.slots, counts, strict=True)
@@ -277,7 +260,7 @@ class StreamHub:
             self._recheck(due, now)
         if tick % self._keepalive_ticks == 0:
             for stream in list(self._streams):
-                self._write(stream, _KEEPALIVE_FRAME)
+                self._write(stream, KEEPALIVE)
 
     def _push(self, counter: _Counter, current: Counts, tick: int, stamp: int) -> None:
         if tick - counter.shown_tick < MIN_SPACING:
@@ -321,10 +304,7 @@ class StreamHub:
         return list(await asyncio.gather(*(self._live.counts(*key, now) for key in keys)))
 
     def _frame(self, index: int, counts: Counts, stamp: int) -> bytes:
-        body = self.counts.body(counts)
-        if index < 0:
-            return b"id: %d\ndata: %b\n\n" % (stamp, body)
-        return b"event: counts-%d\nid: %d\ndata: %b\n\n" % (index, stamp, body)
+        return counts_frame(index, self.counts.body(counts), stamp)
 
     async def checked(self) -> None:
         """Wait for the token checks under way (expiries, key deletions) to finish."""
@@ -347,22 +327,40 @@ class StreamHub:
 
     async def _recheck_now(self, slots: list[_Slot], now: float | None) -> None:
         clock = self.counts.runtime.clock
-        for slot in slots:
+        # Slots that carry one token share its outcome: a key deleted under 20,000 streams
+        # of one page's token costs one check, not 20,000 (tokens are one copy each).
+        outcomes: dict[str, VerifiedToken | TokenRefused | None] = {}
+        for done, slot in enumerate(slots, 1):
             if slot.counter is None:
                 continue  # gone meanwhile
-            try:
-                verified = await self.counts.verified(slot.token, clock() if now is None else now)
-            except TokenRefused as exc:
-                self._refuse(slot, exc)
-            except Exception:  # a store outage: the next tick's expiry or poll tries again
-                log.warning("Could not check a streamed token again", exc_info=True)
-            else:  # still granted (a key deletion elsewhere, or a clock step): watch again
-                slot.verified = verified
-                heapq.heappush(self._expiries, (verified.valid_until, next(self._sequence), slot))
+            if slot.token not in outcomes:
+                outcomes[slot.token] = await self._check(
+                    slot.token, clock() if now is None else now
+                )
+            outcome = outcomes[slot.token]
+            if isinstance(outcome, TokenRefused):
+                self._refuse(slot, outcome)
+                continue
+            # Still granted (a key deletion elsewhere, a clock step), or not known now (the
+            # control store is away): look again at its expiry, or in RECHECK seconds.
+            slot.verified = outcome or slot.verified
+            when = outcome.valid_until if outcome is not None else clock() + RECHECK
+            heapq.heappush(self._expiries, (when, next(self._sequence), slot))
+            if done % _CHECKS_PER_TURN == 0:
+                await asyncio.sleep(0)  # let the loop serve others between long runs
+
+    async def _check(self, token: str, now: float) -> VerifiedToken | TokenRefused | None:
+        try:
+            return await self.counts.verified(token, now)
+        except TokenRefused as exc:
+            return exc
+        except Exception:
+            log.warning("Could not check a streamed token again", exc_info=True)
+            return None
 
     def _refuse(self, slot: _Slot, exc: TokenRefused) -> None:
         stream = slot.stream
-        self._write(stream, _error_frame(slot.index, exc))
+        self._write(stream, error_frame(slot.index, exc))
         if stream.closed:
             return
         self._drop(slot)
@@ -373,12 +371,6 @@ class StreamHub:
 
 def _key_of(verified: VerifiedToken) -> CounterKey:
     return (verified.environment_id, verified.id_type, verified.id)
-
-
-def _error_frame(index: int, exc: TokenRefused) -> bytes:
-    _, body = error_response(exc)
-    name = b"error" if index < 0 else b"error-%d" % index
-    return b"event: %b\ndata: %b\n\n" % (name, body)
 
 
 class _NoSink:
