@@ -40,6 +40,7 @@ from bench.servers import (
     on_cpu,
     start_server,
 )
+from bench.sse import Dechunker, EventReader, parse_head
 from bench.stream import (
     Change,
     FdPlan,
@@ -53,7 +54,6 @@ from bench.stream import (
     split_clients,
     summarize,
 )
-from bench.stream_client import Dechunker, EventReader, parse_head
 from bench.tokens import mint_tokens
 from bench.wrk import WRK_CPU
 

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 from bench.bare import BareStreamProtocol, StreamHub
+from bench.sse import Dechunker, EventReader, parse_head, quick_views, views_of
 from bench.stream import (
     FD_MARGIN,
     Change,
@@ -23,7 +24,6 @@ from bench.stream import (
     split_clients,
     summarize,
 )
-from bench.stream_client import Dechunker, EventReader, parse_head, quick_views, views_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
