@@ -65,6 +65,9 @@ const bearer = new Mux({
 });
 const bearerPage = await bearer.system.signingKeys.list({ limit: 1 });
 
+// What Mux's CLI asks in `mux login` and before `signing-keys create`.
+const whoami = await mux.system.utilities.whoami();
+
 console.log(
   JSON.stringify({
     created: keys,
@@ -77,5 +80,6 @@ console.log(
     token,
     unauthorized,
     bearerPage: bearerPage.data,
+    whoami,
   }),
 );

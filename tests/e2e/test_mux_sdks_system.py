@@ -119,6 +119,20 @@ def test_mux_node_creates_pages_through_retrieves_and_deletes(server: LiveServer
         "error": {"type": "unauthorized", "messages": ["Unauthorized request"]}
     }
     assert len(result["bearerPage"]) == 1
+    # system.utilities.whoami() unwrapped the answer's data: the token that asked.
+    whoami = result["whoami"]
+    assert whoami["access_token_name"] == server.token_id
+    assert whoami["environment_name"] == "default"
+    assert whoami["permissions"] == ["system:read", "system:write"]
+    assert set(whoami) == {
+        "access_token_name",
+        "environment_id",
+        "environment_name",
+        "environment_type",
+        "organization_id",
+        "organization_name",
+        "permissions",
+    }
 
     # mux-node signed a viewer-counts token with the private key the API returned; it
     # verifies with the public key Headcount stored for that key id.

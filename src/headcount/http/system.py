@@ -10,6 +10,14 @@ Also served at the legacy ``/video/v1/signing-keys`` (mux-node 7 and mux-python'
 - ``created_at`` is a string of epoch seconds; ``private_key`` only in the create answer;
 - delete → **204** without a body; a client error is never 409 (the SDKs retry 409).
 
+And ``GET /system/v1/whoami`` (mux-node's ``system.utilities.whoami()``; Mux's CLI calls it in
+``mux login`` and before ``signing-keys create``): what the calling access token is, for every
+access token whatever its permissions, as Mux answers it. *Decisions*, for what Headcount does
+not have: an access token has no name, so ``access_token_name`` is its id; environments have no
+type, so ``environment_type`` is ``production``; there are no organizations, so one deployment
+is one organization, ``organization_id`` :data:`ORGANIZATION_ID` named
+:data:`ORGANIZATION_NAME`.
+
 Every call authenticates with an access token (:mod:`headcount.auth.access_tokens`) and sees
 only the signing keys of that token's environment. The store is synchronous, so its calls run
 in the thread pool, off the event loop. No CORS headers: like Mux's API, this is for servers.
@@ -37,9 +45,13 @@ from headcount.errors import BadRequest, NotFound, Unauthorized, error_response
 from headcount.runtime import Runtime
 from headcount.stores.control import SYSTEM_READ, SYSTEM_WRITE, AccessToken, SigningKey
 
-__all__ = ["PREFIXES", "system_routes"]
+__all__ = ["PREFIXES", "WHOAMI_PATH", "system_routes"]
 
 PREFIXES = ("/system/v1/signing-keys", "/video/v1/signing-keys")
+WHOAMI_PATH = "/system/v1/whoami"
+ORGANIZATION_ID = "headcount"
+ORGANIZATION_NAME = "Headcount"
+ENVIRONMENT_TYPE = "production"
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -130,6 +142,24 @@ class SigningKeysApi:
         self.runtime.signing_key_deleted(key_id)
         return Response(status_code=204, headers=_HEADERS)
 
+    async def whoami(self, request: Request) -> Response:
+        token = await run_in_threadpool(
+            authenticate, self.control, request.headers.get("authorization")
+        )
+        environment = await run_in_threadpool(self.control.get_environment, token.environment_id)
+        if environment is None:  # its environment went away under it
+            raise Unauthorized()
+        data = {
+            "access_token_name": token.id,
+            "environment_id": environment.id,
+            "environment_name": environment.name,
+            "environment_type": ENVIRONMENT_TYPE,
+            "organization_id": ORGANIZATION_ID,
+            "organization_name": ORGANIZATION_NAME,
+            "permissions": sorted(token.permissions),
+        }
+        return _json(200, {"data": data})
+
     @staticmethod
     def _key_id(request: Request) -> str:
         key_id: str = request.path_params["key_id"]
@@ -168,7 +198,7 @@ def system_routes(runtime: Runtime) -> list[BaseRoute]:
             return await api.delete(request)
         return await api.retrieve(request)
 
-    routes: list[BaseRoute] = []
+    routes: list[BaseRoute] = [Route(WHOAMI_PATH, _with_challenge(api.whoami), methods=["GET"])]
     for prefix in PREFIXES:
         routes.append(Route(prefix, _with_challenge(collection), methods=["GET", "POST"]))
         routes.append(Route(prefix + "/{key_id}", _with_challenge(item), methods=["GET", "DELETE"]))
