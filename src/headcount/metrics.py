@@ -1,15 +1,18 @@
-"""Process-local counters, exported at ``GET /metrics`` in Prometheus' text format (0.0.4).
+"""Process-local counters, exported at ``GET /metrics`` through ``prometheus_client``.
 
 A component asks the runtime's :class:`Metrics` once for the counters it will bump
 (:meth:`Metrics.counter` returns the same :class:`Counter` for the same name and labels) and
 then adds to ``counter.value`` directly: no lookup, no lock, nothing on the hot path but an
 integer add (one process, one event loop). Gauges that are read from elsewhere (the live store's
-view totals) are passed to :meth:`Metrics.render` by whoever serves the page.
+view totals) are passed to :meth:`Metrics.families` by whoever serves the page, which hands
+the families to ``prometheus_client`` (a custom collector: the hot path keeps its int adds).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 __all__ = ["Counter", "Metrics"]
 
@@ -21,16 +24,6 @@ class Counter:
 
     def __init__(self) -> None:
         self.value = 0
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: Labels) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{name}="{_escape(value)}"' for name, value in labels) + "}"
 
 
 class Metrics:
@@ -47,18 +40,20 @@ class Metrics:
             counter = samples[key] = Counter()
         return counter
 
-    def render(self, gauges: Iterable[tuple[str, str, float]] = ()) -> str:
-        """The exposition text: every counter, then the given ``(name, help, value)`` gauges."""
-        lines: list[str] = []
+    def families(self, gauges: Iterable[tuple[str, str, float]] = ()) -> Iterator[Metric]:
+        """Every counter, then the given ``(name, help, value)`` gauges, as prometheus_client
+        metric families (its exposition formats the numbers: full float precision)."""
         for name, samples in sorted(self._counters.items()):
-            lines.append(f"# HELP {name} {self._help[name]}")
-            lines.append(f"# TYPE {name} counter")
-            lines.extend(
-                f"{name}{_labels(labels)} {counter.value}"
-                for labels, counter in sorted(samples.items())
-            )
+            family = CounterMetricFamily(name, self._help[name], labels=_label_names(samples))
+            for labels, counter in sorted(samples.items()):
+                family.add_metric([value for _, value in labels], counter.value)
+            yield family
         for name, help, value in gauges:
-            lines.append(f"# HELP {name} {help}")
-            lines.append(f"# TYPE {name} gauge")
-            lines.append(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}")
-        return "\n".join(lines) + "\n"
+            yield GaugeMetricFamily(name, help, value=value)
+
+
+def _label_names(samples: dict[Labels, Counter]) -> list[str]:
+    names = {tuple(name for name, _ in labels) for labels in samples}
+    if len(names) != 1:
+        raise ValueError(f"samples of one metric must share their label names: {names}")
+    return list(next(iter(names)))

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from headcount.core.keys import abbreviate_key
 from headcount.runtime import Runtime
@@ -307,6 +308,19 @@ async def test_metrics_page_is_prometheus_text(client: httpx.AsyncClient, env: E
     assert "# TYPE headcount_views_happening gauge" in text
     assert "headcount_views_happening 1" in text
     assert "headcount_live_views 1" in text
+    assert "process_cpu_seconds_total" in text  # the process's own metrics, from prometheus_client
+
+
+async def test_metrics_numbers_keep_their_precision(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """``updated_at`` is epoch seconds: printed with 6 significant digits (``1.79611e+09``), as
+    it once was, it read up to ~4,700 s off."""
+    await runtime.live.sweep(1_796_133_751.25)
+    text = (await client.get("/metrics")).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    (sample,) = families["headcount_live_updated_at_seconds"].samples
+    assert sample.value == runtime.live.updated_at == 1_796_133_751.25
 
 
 @pytest.mark.parametrize("n", [0, 1, 6, 255, 256])
