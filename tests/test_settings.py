@@ -1,7 +1,9 @@
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from headcount.cli import main
 from headcount.settings import SETTINGS, load_settings, settings_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,3 +51,51 @@ def test_roles() -> None:
     assert settings.serves("collector") and settings.serves("counts")
     assert not settings.serves("system")
     assert load_settings(environ={}).serves("system")
+
+
+# What the issue "Ready to run in production" names, and a few more of the same kind: each
+# refused by `headcount serve` before anything starts (no database file is made), with one
+# line that names the flag, says what is wrong and what is accepted.
+NONSENSE = [
+    (["--port", "70000"], "--port: 70000 is not in the range 1<=x<=65535"),
+    (["--sweep-interval", "0"], "--sweep-interval: 0.0 is not in the range x>0"),
+    (["--role", "nonsense"], "'nonsense' is not a role: use all, or a comma list of"),
+    (["--database", "nonsense://x"], "unsupported database URL 'nonsense://x': use sqlite:///"),
+    (["--live", "foo://x"], "unsupported live store URL 'foo://x': use memory://"),
+    (["--log-level", "loud"], "'loud' is not one of 'debug', 'info', 'warning', 'error'"),
+    (["--workers", "0"], "--workers: 0 is not in the range 1<=x<=1024"),
+    (["--count-paused", "maybe"], "'maybe' is not a boolean: use true or false"),
+    (["--max-body-bytes", "10"], "--max-body-bytes: 10 is not in the range x>=1024"),
+]
+
+
+@pytest.mark.parametrize(("flags", "message"), NONSENSE, ids=[f[0][0] for f in NONSENSE])
+def test_serve_refuses_nonsense_before_it_starts(
+    flags: list[str], message: str, tmp_path: Path
+) -> None:
+    database = tmp_path / "never.db"
+    result = CliRunner().invoke(
+        main, ["serve", "--database", f"sqlite:///{database}", *flags], env={}
+    )
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines[-1].startswith("Error: Invalid value for") and message in lines[-1], lines
+    assert "Traceback" not in result.output
+    assert not database.exists()
+
+
+def test_a_database_password_is_never_shown_in_the_refusal(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["serve", "--database", "mysql://u:hunter2@h/db"], env={})
+    assert result.exit_code == 2 and "hunter2" not in result.output
+    assert "mysql://u:***@h/db" in result.output
+
+
+def test_variables_and_values_in_code_are_checked_the_same_way() -> None:
+    with pytest.raises(ValueError, match=r"HEADCOUNT_PORT: 0 is not in the range"):
+        load_settings(environ={"HEADCOUNT_PORT": "0"})
+    with pytest.raises(ValueError, match=r"--sweep-interval: -1.0 is not in the range x>0"):
+        load_settings({"sweep_interval": -1.0}, environ={})
+    with pytest.raises(ValueError, match="HEADCOUNT_ROLE: 'collector,everything' is not a role"):
+        load_settings(environ={"HEADCOUNT_ROLE": "collector,everything"})
+    assert load_settings({"role": " counts , system "}, environ={}).role == "counts,system"
+    assert load_settings({"log_level": "DEBUG"}, environ={}).log_level == "debug"

@@ -41,12 +41,10 @@ from headcount.stores.sql import open_control_store
 
 __all__ = ["serve", "settings_environment"]
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
-
 
 def _setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    # Raw strings, parsed by each setting's own parser, so a flag and its HEADCOUNT_* variable
-    # accept exactly the same spellings.
+    # Raw strings, parsed and checked by each setting's own type (settings.py), so a flag and
+    # its HEADCOUNT_* variable accept exactly the same spellings.
     for setting in reversed(SETTINGS):
         shown = setting.default if setting.default != "" else "(empty)"
         command = click.option(
@@ -160,7 +158,7 @@ def serve(as_json: bool, **raw: str | None) -> None:
         settings = load_settings(overrides)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    log_level = _log_level(settings)
+    log_level = settings.log_level  # one of the choices, lower case (settings.py checks)
     _check_live_store(settings)
     if settings.database_url.startswith("memory://"):
         # The CLI bootstraps through its own connection to the control store; a memory store
@@ -220,8 +218,6 @@ def _check_live_store(settings: Settings) -> None:
         check_live_url(settings.live_url)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--live") from exc
-    if settings.workers < 1:
-        raise click.BadParameter("at least 1", param_hint="--workers")
     if settings.workers > 1 and is_memory_url(settings.live_url):
         raise click.BadParameter(
             f"{settings.workers} workers with the memory live store would each count only the "
@@ -229,16 +225,6 @@ def _check_live_store(settings: Settings) -> None:
             "--live redis://HOST:PORT/0 (see docs/deployment.md), or run --workers 1.",
             param_hint="--workers",
         )
-
-
-def _log_level(settings: Settings) -> str:
-    level = settings.log_level.lower()
-    if level not in LOG_LEVELS:
-        raise click.BadParameter(
-            f"unknown log level {settings.log_level!r} (one of {', '.join(LOG_LEVELS)})",
-            param_hint="--log-level",
-        )
-    return level
 
 
 def _run_uvicorn(settings: Settings, log_level: str) -> None:

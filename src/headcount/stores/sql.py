@@ -27,7 +27,7 @@ from headcount.stores.control import AccessToken, ControlStore, Environment, Sig
 from headcount.stores.control_memory import MemoryControlStore
 from headcount.stores.sql_schema import access_tokens, environments, signing_keys
 
-__all__ = ["SqlControlStore", "migrate", "open_control_store", "sql_url"]
+__all__ = ["SqlControlStore", "check_database_url", "migrate", "open_control_store", "sql_url"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -39,6 +39,23 @@ def sql_url(url: str) -> URL:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a control-store URL no adapter takes, with what to write instead (ValueError);
+    nothing is opened."""
+    if url.startswith("memory://"):
+        return
+    try:
+        parsed = sql_url(url)
+        backend = parsed.get_backend_name()
+        shown = parsed.render_as_string(hide_password=True)
+    except Exception:  # SQLAlchemy's ArgumentError for text that is no URL at all
+        backend, shown = "", url.partition("://")[0] + "://..." if "://" in url else url[:40]
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"unsupported database URL {shown!r}: use sqlite:///path, postgresql://... or memory://"
+        )
 
 
 def open_control_store(url: str) -> ControlStore:
