@@ -22,6 +22,7 @@ import functools
 import json
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -33,6 +34,7 @@ from headcount.auth.access_tokens import IssuedAccessToken
 from headcount.auth.environments import DEFAULT_ENVIRONMENT_NAME, initialize
 from headcount.bootstrap import check_live_url, is_memory_url
 from headcount.cli import main
+from headcount.cli.claim import bind_listener, lock_state_file
 from headcount.cli.control import explain
 from headcount.errors import HeadcountError
 from headcount.settings import SETTINGS, Settings, load_settings
@@ -168,6 +170,11 @@ def serve(as_json: bool, **raw: str | None) -> None:
             param_hint="--database",
         )
 
+    # Claimed before anything is touched (cli/claim.py): a second server on this port or this
+    # state file stops here, and the one already running keeps its database and its state.
+    # Both are held while this function runs, which is the life of the server.
+    listener = bind_listener(settings.host, settings.port)
+    state_lock = lock_state_file(settings.state_file) if is_memory_url(settings.live_url) else None
     try:
         first_start = _bootstrap_if_first_start(settings)
     except (HeadcountError, ValueError) as exc:
@@ -200,7 +207,9 @@ def serve(as_json: bool, **raw: str | None) -> None:
         if demo_line(settings):
             click.echo(demo_line(settings))
 
-    _run_uvicorn(settings, log_level)
+    _run_uvicorn(settings, log_level, listener)
+    if state_lock is not None:
+        state_lock.close()
 
 
 def _without_password(url: str) -> str:
@@ -227,7 +236,7 @@ def _check_live_store(settings: Settings) -> None:
         )
 
 
-def _run_uvicorn(settings: Settings, log_level: str) -> None:
+def _run_uvicorn(settings: Settings, log_level: str, listener: socket.socket) -> None:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
@@ -275,9 +284,9 @@ def _run_uvicorn(settings: Settings, log_level: str) -> None:
     if settings.workers > 1:
         from uvicorn.supervisors import Multiprocess
 
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        Multiprocess(config, sockets=[listener]).run()
         return
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[listener])
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
