@@ -21,7 +21,44 @@ from headcount.stores.sql import open_control_store
 
 @pytest.fixture
 def database(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cli.db'}"
+    """A migrated, empty control store, as the first `headcount serve` leaves it."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    open_control_store(url).close()
+    return url
+
+
+def test_a_database_that_does_not_exist_is_refused_not_made_empty(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    for args in (
+        ["environments", "list"],
+        ["environments", "create", "x"],
+        ["signing-keys", "list", "--environment", "default"],
+    ):
+        result = run(*args, "--database", f"sqlite:///{missing}")
+        assert result.exit_code == 1
+        assert f"there is no database at {missing}" in result.output
+        assert "headcount init" in result.output
+        assert not missing.exists()
+    assert run("init", "--database", f"sqlite:///{missing}").exit_code == 0  # init makes one
+    assert missing.exists()
+
+
+def test_an_environment_is_taken_by_id_or_by_name(database: str) -> None:
+    created = run_json("environments", "create", "shop", "--database", database)
+    by_name = run_json("signing-keys", "create", "--environment", "shop", "--database", database)
+    by_id = run_json(
+        "signing-keys", "create", "--environment", created["id"], "--database", database
+    )
+    listed = run_json("signing-keys", "list", "--environment", "shop", "--database", database)
+    assert {k["id"] for k in listed} == {by_name["id"], by_id["id"]}
+    tokens = run_json("access-tokens", "list", "--environment", "shop", "--database", database)
+    assert tokens == []
+    unknown = run("signing-keys", "list", "--environment", "nowhere", "--database", database)
+    assert unknown.exit_code == 1
+    assert "no environment 'nowhere' (by id or by name)" in unknown.output
+    run_json("environments", "create", "shop", "--database", database)  # a second "shop"
+    twice = run("access-tokens", "create", "--environment", "shop", "--database", database)
+    assert twice.exit_code == 1 and "2 environments are named 'shop'" in twice.output
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -199,6 +236,7 @@ def test_database_comes_from_the_environment_when_the_flag_is_absent(
         environment_id
     ]
     other = f"sqlite:///{tmp_path / 'other.db'}"
+    open_control_store(other).close()
     assert run_json("environments", "list", "--database", other) == []
 
 

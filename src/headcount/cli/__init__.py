@@ -32,6 +32,7 @@ def _register() -> None:
     # Each command group lives in its own module; importing it attaches it to `main`.
     import headcount.cli.control
     import headcount.cli.serve
+    import headcount.cli.signing_keys
     import headcount.cli.simulate
     import headcount.cli.tokens  # noqa: F401
 

@@ -35,7 +35,7 @@ from headcount.auth.environments import DEFAULT_ENVIRONMENT_NAME, initialize
 from headcount.bootstrap import check_live_url, is_memory_url
 from headcount.cli import main
 from headcount.cli.claim import bind_listener, lock_state_file
-from headcount.cli.control import explain
+from headcount.cli.common import explain
 from headcount.errors import HeadcountError
 from headcount.settings import SETTINGS, Settings, load_settings
 from headcount.stores.control import Environment
