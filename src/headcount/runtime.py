@@ -48,6 +48,9 @@ class Runtime:
     on_signing_key_deleted: list[Callable[[str], None]] = field(default_factory=list)
     # Counters every surface adds to; served at GET /metrics.
     metrics: Metrics = field(default_factory=Metrics)
+    # Set when the server begins to stop (uvicorn's first shutdown call, then stop()): /readyz
+    # answers 503 from then on, so a balancer sends no new traffic while requests drain.
+    shutting_down: bool = field(default=False, init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
 
     def every(self, name: str, interval: float, run: Callable[[float], Awaitable[None]]) -> None:
@@ -63,6 +66,7 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self._loop(job), name=f"headcount:{job.name}"))
 
     async def stop(self) -> None:
+        self.shutting_down = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

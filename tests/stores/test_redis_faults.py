@@ -85,6 +85,23 @@ async def test_a_hung_redis_is_given_up_on_in_bounded_time(
     assert await video(store, T0 + 20) == (1, 1)
 
 
+async def test_a_node_is_not_ready_while_redis_is_away_and_ready_again_after(
+    private_redis: RedisServer, open_redis: OpenRedis
+) -> None:
+    """What /readyz reports: a call that fails makes the node not ready; the first one that
+    succeeds afterwards (the sweep, every second) makes it ready again."""
+    store = await open_redis(fresh_url(private_redis.url))
+    await store.sweep(T0)
+    assert store.ready
+    private_redis.kill()
+    with pytest.raises(StoreUnavailable):
+        await store.sweep(T0 + 1)
+    assert not store.ready
+    private_redis.start()
+    await store.sweep(T0 + 2)
+    assert store.ready
+
+
 async def test_a_redis_restarted_empty_is_refilled_by_heartbeats(
     private_redis: RedisServer, open_redis: OpenRedis
 ) -> None:

@@ -50,11 +50,14 @@ def cold_app(runtime: Runtime) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def ready(request: Request) -> Response:
-        # Liveness is /healthz (the process answers); readiness also needs the live store:
-        # a node whose Redis has not answered yet should get no traffic from a balancer.
+        # Liveness is /healthz (the process answers); readiness also needs the live store
+        # (a node whose Redis does not answer, yet or any more, should get no traffic from a
+        # balancer) and a node that is not shutting down.
+        if runtime.shutting_down:
+            raise StoreUnavailable("This node is shutting down; send traffic to another.")
         if runtime.live.ready:
             return JSONResponse({"status": "ready"})
-        raise StoreUnavailable("The live store has not answered yet; this node is not ready.")
+        raise StoreUnavailable("The live store does not answer; this node is not ready.")
 
     routes: list[BaseRoute] = [
         Route("/healthz", health),

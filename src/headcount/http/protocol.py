@@ -316,6 +316,8 @@ class HotPathProtocol(ChainedProtocol):
         super().send_400_response(msg)
 
     def shutdown(self) -> None:
+        if self._hot_app is not None:
+            self._hot_app.runtime.shutting_down = True  # /readyz: 503 while requests drain
         self._outbox.flush()  # uvicorn may close the connection now: answers first
         if self._stream is not None:
             self.transport.close()  # the browser reconnects, to another node

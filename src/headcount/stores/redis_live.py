@@ -100,6 +100,7 @@ class RedisLiveStore:
         self._client: Any = None
         self._runner: ScriptRunner | None = None
         self._ready = False
+        self._loaded = False  # the scripts were loaded once: later failures are outages
         self._updated_at = 0.0
         self._reconnect: asyncio.Task[None] | None = None
         self._cache: dict[tuple[str, str, str], tuple[float, Counts]] = {}
@@ -127,7 +128,8 @@ class RedisLiveStore:
 
     @property
     def ready(self) -> bool:
-        """Whether Redis answered (scripts loaded); a node is not ready until it has."""
+        """Whether Redis answers: not before the scripts were loaded once, nor since the last
+        call failed (the sweep, every second, finds out when it answers again)."""
         return self._ready
 
     # -- plumbing --------------------------------------------------------------------------
@@ -144,8 +146,14 @@ class RedisLiveStore:
     async def _run(self, commands: Sequence[Command]) -> list[Any]:
         if self._runner is None:
             raise StoreUnavailable("The live store (Redis) is not connected yet.")
-        with self._unavailable():
-            return await self._runner.run(commands)
+        try:
+            with self._unavailable():
+                results = await self._runner.run(commands)
+        except StoreUnavailable:
+            self._ready = False  # /readyz: 503 until Redis answers again (the sweep asks 1/s)
+            raise
+        self._ready = self._loaded
+        return results
 
     def _viewer(self, view: bytes, viewer: bytes) -> tuple[bytes, int]:
         """(viewer field, counter shard) of a view's identity: its viewer hash, or the view
@@ -338,7 +346,7 @@ class RedisLiveStore:
             await self._runner.load()
         except _UNREACHABLE:
             return False
-        self._ready = True
+        self._loaded = self._ready = True
         return True
 
     async def _keep_trying(self) -> None:
