@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 
 import httpx
 import pytest
@@ -196,7 +195,7 @@ def test_a_plain_eventsource_stops_for_good_once_its_token_expired(
     assert [e["error"]["type"] for e in server_errors] == ["expired_token"]
     tries = len(counters.paths("/counts/stream"))
     assert tries == 2  # the stream, then one reconnect answered 403
-    time.sleep(4)  # longer than the stream's retry: 3000
+    counters.page.wait_for_timeout(4000)  # longer than the stream's retry: 3000
     assert len(counters.paths("/counts/stream")) == tries
 
 
@@ -222,9 +221,11 @@ def test_a_deleted_signing_key_stops_its_counter_for_good_and_only_that_one(
 
     # Stopped means stopped: no poll, no retry (until the token changes); the other counter
     # keeps the stream it shares (`error-0` ended only the first token's part of it).
-    made = len(counters.requests)
-    time.sleep(4)
-    assert len(counters.requests) == made
+    # (The page's own timer, not time.sleep: playwright hands request events to the listener
+    # only while a call into it runs, so a sleep would see none whatever the page did.)
+    made = len(counters.paths("/counts")) + len(counters.paths("/counts/stream"))
+    counters.page.wait_for_timeout(4000)
+    assert len(counters.paths("/counts")) + len(counters.paths("/counts/stream")) == made
     assert len(counters.paths("/counts/stream")) == 1 and counters.paths("/counts") == []
     assert counters.transport(0) == "stopped" and counters.transport(1) == "stream"
 

@@ -90,7 +90,7 @@ class Counters:
 
     page: Page
     server: LiveServer
-    requests: list[tuple[float, str]] = field(default_factory=list)
+    requests: list[tuple[float, str]] = field(default_factory=list)  # read through paths()
     console: list[str] = field(default_factory=list)
 
     @classmethod
@@ -135,7 +135,10 @@ class Counters:
         return [e for e in recorded if type is None or e["type"] == type]
 
     def paths(self, path: str) -> list[tuple[float, dict[str, list[str]]]]:
-        """(time, query) of each request to ``path``."""
+        """(time, query) of each request to ``path``. Playwright's sync API hands events to
+        their listeners only while a call into it runs: one round trip first, so a wait that
+        polls this sees requests made meanwhile (without it a poll could wait for ever)."""
+        self.page.evaluate("0")
         found = []
         for at, url in self.requests:
             parts = urlsplit(url)
