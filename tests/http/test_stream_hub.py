@@ -276,3 +276,16 @@ async def test_a_deleted_key_ends_every_stream_of_a_shared_token(world: World) -
     await world.hub.checked()
     assert all(s.closed for s in sinks) and world.hub.open_streams == 0
     assert all(b"unknown_key" in s.written[-1] for s in sinks)
+
+
+async def test_streams_that_come_and_go_do_not_grow_the_expiry_heap(world: World) -> None:
+    token = world.token("v1")  # valid for an hour: nothing comes due meanwhile
+    kept = await world.open(token)
+    for _ in range(3):
+        gone = [await world.open(token) for _ in range(1500)]
+        for sink in gone:
+            assert sink.stream is not None
+            world.hub.detach(sink.stream)
+        await world.tick()
+    assert world.hub.watched_expiries == 1  # rebuilt at each tick: the live one only
+    assert world.hub.open_streams == 1 and not kept.closed

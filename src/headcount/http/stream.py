@@ -53,6 +53,7 @@ MAX_TOKENS: Final = 32
 MAX_UNSENT: Final = 64 * 1024  # bytes written but not yet taken by the client
 RECHECK: Final = 5.0  # s until a token that could not be checked is checked again
 _CHECKS_PER_TURN: Final = 500
+_HEAP_SLACK: Final = 1024
 
 
 CounterKey = tuple[str, str, str]  # (environment id, id type, id)
@@ -120,10 +121,10 @@ class StreamHub:
         self._sequence = itertools.count()
         self._streams: set[Stream] = set()
         self._tick = 0
+        self._held = 0  # slots attached and not dropped: what the expiry heap should hold
         self._keepalive_ticks = max(1, round(runtime.settings.stream_keepalive / TICK))
         self._rechecks: set[asyncio.Task[None]] = set()
-        # One copy of each token string, however many streams carry it (a browser's token is
-        # ~0.5 KiB, and a page's viewers often share one): token -> [the copy, streams].
+        # One copy of each token, however many streams carry it: token -> [the copy, streams].
         self._tokens: dict[str, list[Any]] = {}
         metrics = runtime.metrics
         self._opened = metrics.counter(
@@ -142,6 +143,11 @@ class StreamHub:
     @property
     def open_streams(self) -> int:
         return len(self._streams)
+
+    @property
+    def watched_expiries(self) -> int:
+        """Entries of the expiry heap (live slots, and dead ones not yet rebuilt away)."""
+        return len(self._expiries)
 
     # -- opening and closing -----------------------------------------------------------------
 
@@ -197,6 +203,7 @@ class StreamHub:
                 shared[1] += 1
                 slot.token = shared[0]
             heapq.heappush(self._expiries, (slot.verified.valid_until, next(self._sequence), slot))
+            self._held += 1
 
     def detach(self, stream: Stream) -> None:
         """The connection is gone (or being closed): forget its stream."""
@@ -211,6 +218,7 @@ class StreamHub:
     def _drop(self, slot: _Slot) -> None:
         counter = slot.counter
         if counter is not None:
+            self._held -= 1
             counter.slots.discard(slot)
             counter.behind.discard(slot)
             if not counter.slots and not counter.behind:
@@ -251,6 +259,11 @@ class StreamHub:
             for counter, current in zip(counters, counts, strict=True):
                 self._push(counter, current, tick, stamp)
         expiries = self._expiries
+        if len(expiries) > 2 * self._held + _HEAP_SLACK:
+            # Dead entries are skipped when due, but tokens live for days (mux-node signs
+            # for 7): rebuilt with the live ones once half is dead, or churn grows it.
+            expiries[:] = [entry for entry in expiries if entry[2].counter is not None]
+            heapq.heapify(expiries)
         due: list[_Slot] = []
         while expiries and expiries[0][0] <= now:
             slot = heapq.heappop(expiries)[2]
