@@ -6,7 +6,12 @@ Answers (reference: beacons.md §5):
   "reason": "..."}]}`` whenever the body is the envelope, even if every event in it was bad: any
   other status makes mux-embed re-send the whole batch forever, good events included.
 * 400 (Mux error envelope) for a body that is not JSON or not ``{"events": [...]}``; 413 for a
-  body over ``max_body_bytes`` (enforced by the app before this handler runs).
+  body over ``max_body_bytes`` (enforced by the app before this handler runs), or with more
+  than :data:`MAX_EVENTS` events (mux-embed sends at most 300).
+
+**Every answer is small.** The ``rejected`` list names the first :data:`MAX_LISTED` rejected
+events; when there were more, ``"rejected_total"`` says how many (every one is counted in the
+metrics by its reason). Once, a 698 KB body of ``{"events":[0,0,...]}`` got a 14.5 MB answer.
 
 Each event is checked on its own (:func:`headcount.core.events.read_keyed_event`); a bad one is
 reported by its index and reason and counted in the metrics, and never costs its neighbours.
@@ -20,7 +25,7 @@ import orjson
 
 from headcount.core.decode import decode_beacon
 from headcount.core.events import EventRejected, ViewEvent, read_keyed_event
-from headcount.errors import BadRequest
+from headcount.errors import BadRequest, PayloadTooLarge
 from headcount.http.reply import JSON, Reply
 from headcount.metrics import Counter
 from headcount.runtime import Runtime
@@ -28,12 +33,14 @@ from headcount.stores.control import Environment
 from headcount.stores.environment_cache import MISS, EnvironmentCache
 from headcount.stores.live import ImmediateLiveStore
 
-__all__ = ["CollectorEndpoint"]
+__all__ = ["MAX_EVENTS", "MAX_LISTED", "CollectorEndpoint"]
 
 # Indices in the body and the events of one env_key.
 _Group = tuple[list[int], list[ViewEvent]]
 
 _REJECTED_HELP = "Beacon events dropped by the collector, by reason."
+MAX_EVENTS = 2000  # per body; mux-embed sends at most 300 (its queue flushes at that size)
+MAX_LISTED = 20  # rejected events named in an answer
 
 # The answer when every event was accepted (nearly every POST), built once per count.
 _ALL_ACCEPTED: tuple[bytes, ...] = tuple(
@@ -79,6 +86,13 @@ class CollectorEndpoint:
             self._requests.value += 1
             self._bad_bodies.value += 1
             raise
+        if len(beacon.events) > MAX_EVENTS:
+            self._requests.value += 1
+            self._bad_bodies.value += 1
+            raise PayloadTooLarge(
+                f"At most {MAX_EVENTS} events per body (mux-embed sends at most 300); "
+                f"got {len(beacon.events)}. Send them in several."
+            )
         rejected: list[tuple[int, str]] = []
         groups: dict[str, _Group] = {}
         for index, raw in enumerate(beacon.events):
@@ -163,8 +177,12 @@ class CollectorEndpoint:
         for _, reason in rejected:
             self._count_rejected(reason)
         rejected.sort()  # unknown-environment rejections were added group by group
-        answer = {
+        answer: dict[str, object] = {
             "accepted": accepted,
-            "rejected": [{"index": index, "reason": reason} for index, reason in rejected],
+            "rejected": [
+                {"index": index, "reason": reason} for index, reason in rejected[:MAX_LISTED]
+            ],
         }
+        if len(rejected) > MAX_LISTED:
+            answer["rejected_total"] = len(rejected)
         return 200, JSON, orjson.dumps(answer)
