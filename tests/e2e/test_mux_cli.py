@@ -1,5 +1,10 @@
 """Mux's own CLI, ``@mux/cli`` 2.0.1 from npm, unmodified, against a live ``headcount serve``.
 
+``@mux/cli`` is a 30-line node launcher that runs the prebuilt binary of the platform, which
+npm ships as ``@mux/cli-<os>-<arch>``; ``tests/clients`` installs the binary of this machine
+(``@mux/cli-linux-x64``, an optional dependency) and the test runs it directly. (The
+launcher's other platform packages cannot all be resolved here, so it is left out.)
+
 The CLI has no base-URL flag; the mux-node inside it reads ``MUX_BASE_URL``. ``mux login``
 checks the credentials with ``GET /system/v1/whoami`` (and ``signing-keys create`` asks it
 again); then ``signing-keys create | list | get | delete`` go to the System API. Its config and
@@ -20,13 +25,16 @@ from tests.e2e.conftest import LiveServer
 
 pytestmark = pytest.mark.slow
 
-MUX = Path(__file__).parents[1] / "clients" / "node_modules" / ".bin" / "mux"
+MUX = Path(__file__).parents[1] / "clients" / "node_modules" / "@mux" / "cli-linux-x64" / "mux"
 
 
 def mux(server: LiveServer, home: Path, *args: str) -> tuple[int, Any]:
     """Exit status and the JSON the CLI printed (``--json``)."""
     if not MUX.is_file():
-        pytest.fail("@mux/cli is missing: `cd tests/clients && npm ci` (make test does it).")
+        pytest.fail(
+            "The Mux CLI binary for linux-x64 is missing: `cd tests/clients && npm ci` (make "
+            "test does it; other platforms need their own @mux/cli-<os>-<arch>)."
+        )
     environment = {
         "PATH": os.environ["PATH"],
         "HOME": str(home),
