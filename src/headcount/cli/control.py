@@ -31,6 +31,8 @@ from headcount.cli.common import (
 )
 from headcount.stores.control import PERMISSIONS, AccessToken, Environment
 
+__all__ = ["access_tokens", "environments", "init"]
+
 
 def _environment_json(environment: Environment) -> dict[str, Any]:
     return {

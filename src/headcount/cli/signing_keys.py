@@ -24,6 +24,8 @@ from headcount.cli.common import (
 )
 from headcount.stores.control import SigningKey
 
+__all__ = ["signing_keys"]
+
 
 def _key_json(key: SigningKey) -> dict[str, Any]:
     return {
