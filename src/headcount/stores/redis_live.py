@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any, Final
 
 from redis.exceptions import RedisClusterException, RedisError
@@ -134,24 +134,16 @@ class RedisLiveStore:
 
     # -- plumbing --------------------------------------------------------------------------
 
-    @contextmanager
-    def _unavailable(self) -> Iterator[None]:
-        try:
-            yield
-        except _UNREACHABLE as exc:
-            raise StoreUnavailable(
-                "The live store (Redis) cannot be reached; try again shortly."
-            ) from exc
-
     async def _run(self, commands: Sequence[Command]) -> list[Any]:
         if self._runner is None:
             raise StoreUnavailable("The live store (Redis) is not connected yet.")
         try:
-            with self._unavailable():
-                results = await self._runner.run(commands)
-        except StoreUnavailable:
+            results = await self._runner.run(commands)
+        except _UNREACHABLE as exc:
             self._ready = False  # /readyz: 503 until Redis answers again (the sweep asks 1/s)
-            raise
+            raise StoreUnavailable(
+                "The live store (Redis) cannot be reached; try again shortly."
+            ) from exc
         self._ready = self._loaded
         return results
 
