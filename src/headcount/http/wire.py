@@ -1,6 +1,6 @@
 """Bytes on the wire for the hot-path protocol: status lines, reply heads, the 500 for a
-failing handler, and the per-loop outbox that writes the answers of one event-loop round
-together (see :class:`Outbox`)."""
+failing handler, the 400 for a request the parser refused, and the per-loop outbox that
+writes the answers of one event-loop round together (see :class:`Outbox`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import http
 import weakref
 from typing import Final
 
-from headcount.errors import HeadcountError, error_response
+from headcount.errors import BadRequest, HeadcountError, error_response
 
-__all__ = ["INTERNAL_ERROR", "Outbox", "head", "outbox"]
+__all__ = ["INTERNAL_ERROR", "Outbox", "head", "outbox", "unparsable"]
 
 _STATUS_LINES: Final = {
     status.value: b"HTTP/1.1 %d %b\r\n" % (status.value, status.phrase.encode())
@@ -34,6 +34,24 @@ INTERNAL_ERROR: Final = (
     + b"content-length: %d\r\n\r\n" % len(_FAILED_BODY)
     + _FAILED_BODY
 )
+
+
+def unparsable(message: str, default_headers: bytes, *, cors: bool) -> bytes:
+    """The answer to a request the parser refused (a bad request line, bad headers): the
+    envelope where uvicorn writes ``text/plain``, with CORS when the request was for a public
+    path (a browser's script then reads the 400 instead of a CORS failure); the connection
+    closes after it, as uvicorn's does."""
+    status, body = error_response(BadRequest(message))
+    return (
+        _STATUS_LINES[status]
+        + default_headers
+        + b"content-type: application/json\r\n"
+        + (b"access-control-allow-origin: *\r\n" if cors else b"")
+        + b"cache-control: no-store\r\n"
+        + b"connection: close\r\n"
+        + b"content-length: %d\r\n\r\n" % len(body)
+        + body
+    )
 
 
 class Outbox:
