@@ -1,7 +1,7 @@
 """The cold paths as one Starlette app: System API, metrics, health.
 
 Each surface contributes a list of routes from its own module; this module only composes them
-and maps every error (ours and Starlette's 404/405) to Mux's envelope.
+and maps every error (ours, Starlette's 404/405, and a bug's 500) to Mux's envelope.
 
 A path with or without a trailing slash is answered where the other spelling has a route
 (``/system/v1/signing-keys/`` lists the keys): Starlette's own way, a redirect, builds its
@@ -32,6 +32,12 @@ _HTTP_TYPES = {404: "not_found", 405: "method_not_allowed", 400: "invalid_parame
 async def _headcount_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HeadcountError)
     status, body = error_response(exc)
+    return Response(body, status_code=status, media_type="application/json")
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # A bug: Starlette still re-raises it after this answer, and uvicorn logs it.
+    status, body = error_response(HeadcountError("The server failed to answer the request."))
     return Response(body, status_code=status, media_type="application/json")
 
 
@@ -75,7 +81,11 @@ def cold_app(runtime: Runtime) -> Starlette:
         routes += system_routes(runtime)
     app = Starlette(
         routes=routes,
-        exception_handlers={HeadcountError: _headcount_error, HTTPException: _http_error},
+        exception_handlers={
+            HeadcountError: _headcount_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,  # Starlette's 500 would be text/plain
+        },
     )
     _answer_both_spellings(app.router)
     return app
