@@ -14,8 +14,9 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
-from headcount.http.protocol import HotPathProtocol, _WritesWhileOpen
+from headcount.http.protocol import HotPathProtocol
 from headcount.http.uvicorn_seam import UVICORN_INTERNALS
+from headcount.http.wire import WritesWhileOpen
 
 
 def _assigned(cls: type, method: str = "__init__") -> set[str]:
@@ -94,4 +95,4 @@ def test_a_cycle_uses_only_what_the_guarded_transport_has() -> None:
     used = set(re.findall(r"self\.transport\.([a-z_]+)", inspect.getsource(RequestResponseCycle)))
     assert used == set(UVICORN_INTERNALS["cycle_transport_methods"]), used
     for name in used:
-        assert callable(getattr(_WritesWhileOpen, name, None)), name
+        assert callable(getattr(WritesWhileOpen, name, None)), name

@@ -43,7 +43,7 @@ closes), a 500 for a bug rather than the parser's 400, and uvicorn's request cou
 requests are not in the access log (``headcount serve`` runs without one), a request the
 parser refuses gets uvicorn's 400 in Mux's envelope (with CORS on a public path), and a
 request on uvicorn's way whose client reset the connection ends quietly
-(:class:`_WritesWhileOpen`).
+(:class:`~headcount.http.wire.WritesWhileOpen`).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ from headcount.http.protocol_chain import SHUTTING_DOWN, ChainedProtocol, Waitin
 from headcount.http.reply import Reply
 from headcount.http.stream import Opened, Stream
 from headcount.http.stream_wire import STREAM_HEADERS
-from headcount.http.wire import INTERNAL_ERROR, head, unparsable
+from headcount.http.wire import INTERNAL_ERROR, WritesWhileOpen, head, unparsable
 
 __all__ = ["HotPathProtocol"]
 
@@ -71,29 +71,6 @@ _NO_ROUTES: Final[Mapping[tuple[bytes, bytes], str]] = {}
 _NO_HEADERS: Final[list[tuple[bytes, bytes]]] = []  # never appended to: nothing is parsed
 _NO_PIPELINE: Final[collections.deque[Any]] = collections.deque(maxlen=0)  # stays empty
 _PUBLIC_PATHS: Final = frozenset(path.encode() for path in PUBLIC_PATHS)
-
-
-class _WritesWhileOpen:
-    """The transport as a request on uvicorn's way sees it: a write once it is closing is
-    dropped. uvloop raises ``RuntimeError`` for a write to a transport that a failed write
-    (the client reset the connection) has closed, until ``connection_lost`` tells uvicorn the
-    client is gone; reading is paused meanwhile when requests are pipelined, so the reset is
-    not seen earlier. That was the one "Exception in ASGI application" of the issue."""
-
-    __slots__ = ("_transport",)
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
-
-    def write(self, data: bytes) -> None:
-        if not self._transport.is_closing():
-            self._transport.write(data)
-
-    def close(self) -> None:
-        self._transport.close()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
 
 
 class HotPathProtocol(ChainedProtocol):
@@ -223,11 +200,11 @@ class HotPathProtocol(ChainedProtocol):
 
     def _asgi_headers_complete(self) -> None:
         """uvicorn's ``on_headers_complete``: the request's cycle, whose writes go through
-        :class:`_WritesWhileOpen`."""
+        :class:`WritesWhileOpen`."""
         super().on_headers_complete()
         cycle = self.cycle
         if isinstance(cycle, RequestResponseCycle) and cycle.transport is self.transport:
-            cycle.transport = _WritesWhileOpen(self.transport)  # type: ignore[assignment]
+            cycle.transport = WritesWhileOpen(self.transport)  # type: ignore[assignment]
 
     def _asgi_scope(self) -> None:
         """Begin the scope as uvicorn's ``on_message_begin`` does, keeping what was parsed."""

@@ -50,7 +50,7 @@ UVICORN_INTERNALS: Final[dict[str, Any]] = {
     "parser_error_answered_by": "send_400_response",
     # What uvicorn reads and writes on self.cycle, which _Waiting stands in for.
     "cycle_attributes": ("disconnected", "keep_alive", "message_event", "response_complete"),
-    # RequestResponseCycle.transport, replaced by _WritesWhileOpen: all it calls on it.
+    # RequestResponseCycle.transport, replaced by wire.WritesWhileOpen: all it calls on it.
     "cycle_transport_methods": ("close", "is_closing", "write"),
     "server_state_attributes": ("default_headers", "total_requests"),
 }

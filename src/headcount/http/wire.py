@@ -1,6 +1,7 @@
 """Bytes on the wire for the hot-path protocol: status lines, reply heads, the 500 for a
-failing handler, the 400 for a request the parser refused, and the per-loop outbox that
-writes the answers of one event-loop round together (see :class:`Outbox`)."""
+failing handler, the 400 for a request the parser refused, the per-loop outbox that writes the
+answers of one event-loop round together (see :class:`Outbox`), and the transport a request on
+uvicorn's way writes to (:class:`WritesWhileOpen`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Final
 
 from headcount.errors import BadRequest, HeadcountError, error_response
 
-__all__ = ["INTERNAL_ERROR", "Outbox", "head", "outbox", "unparsable"]
+__all__ = ["INTERNAL_ERROR", "Outbox", "WritesWhileOpen", "head", "outbox", "unparsable"]
 
 _STATUS_LINES: Final = {
     status.value: b"HTTP/1.1 %d %b\r\n" % (status.value, status.phrase.encode())
@@ -52,6 +53,30 @@ def unparsable(message: str, default_headers: bytes, *, cors: bool) -> bytes:
         + b"content-length: %d\r\n\r\n" % len(body)
         + body
     )
+
+
+class WritesWhileOpen:
+    """The transport as a request on uvicorn's way sees it (the protocol gives one to each
+    ``RequestResponseCycle``): a write once it is closing is
+    dropped. uvloop raises ``RuntimeError`` for a write to a transport that a failed write
+    (the client reset the connection) has closed, until ``connection_lost`` tells uvicorn the
+    client is gone; reading is paused meanwhile when requests are pipelined, so the reset is
+    not seen earlier. That was the one "Exception in ASGI application" of the issue."""
+
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+
+    def write(self, data: bytes) -> None:
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
 
 
 class Outbox:
