@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
@@ -45,6 +46,9 @@ STREAM_PATH = "/counts/stream"
 # What browsers call cross-origin: every answer on these paths carries CORS, errors included.
 PUBLIC_PATHS = frozenset({"/counts", STREAM_PATH, *COLLECT_PATHS})
 
+log = logging.getLogger("headcount.http")
+
+_FAILED: Reply = error_reply(HeadcountError("The server failed to answer the request."))
 # Answers that depend only on the route, built once.
 _FIXED: dict[str, Reply] = {
     "preflight-counts": preflight_reply("GET, OPTIONS"),
@@ -208,16 +212,20 @@ class HeadcountApp:
         if route == "stream":
             await self._asgi_stream(scope, receive, send)
             return
-        if route == "counts":
-            reply = await self._counts(scope["query_string"])
-        elif route == "collect":
-            try:
-                body = await self._asgi_body(scope, receive)
-            except ClientGone:
-                return  # nobody to answer
-            reply = self._too_large() if body is None else await self._collect(body)
-        else:
-            reply = _FIXED[route]
+        try:
+            if route == "counts":
+                reply = await self._counts(scope["query_string"])
+            elif route == "collect":
+                try:
+                    body = await self._asgi_body(scope, receive)
+                except ClientGone:
+                    return  # nobody to answer
+                reply = self._too_large() if body is None else await self._collect(body)
+            else:
+                reply = _FIXED[route]
+        except Exception:  # a bug: the envelope, where uvicorn would answer text/plain
+            log.exception("Failed to answer %s %s", scope["method"], scope["path"])
+            reply = _FAILED
         await _send_reply(scope, send, reply)
 
     async def open_stream(self, query_string: bytes, now: float) -> Opened | Reply:
