@@ -7,6 +7,7 @@
     ├── Forbidden                  403  forbidden
     │   └── TokenRefused           403  invalid_token   (the /counts JWT; ``error_type`` says why)
     ├── NotFound                   404  not_found
+    ├── MethodNotAllowed           405  method_not_allowed
     └── StoreUnavailable           503  service_unavailable
 
 Every HTTP surface turns an exception into a status and Mux's envelope
@@ -22,6 +23,7 @@ __all__ = [
     "BadRequest",
     "Forbidden",
     "HeadcountError",
+    "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
     "StoreUnavailable",
@@ -67,6 +69,10 @@ class NotFound(HeadcountError):
     default_message = "The requested resource either doesn't exist or you don't have access to it."
 
 
+class MethodNotAllowed(HeadcountError):
+    default_message = "The path does not answer that method."
+
+
 class StoreUnavailable(HeadcountError):
     default_message = "A store Headcount depends on is unavailable; try again shortly."
 
@@ -79,6 +85,7 @@ _STATUS: dict[type[HeadcountError], tuple[int, str]] = {
     TokenRefused: (403, "invalid_token"),
     Forbidden: (403, "forbidden"),
     NotFound: (404, "not_found"),
+    MethodNotAllowed: (405, "method_not_allowed"),
     StoreUnavailable: (503, "service_unavailable"),
     HeadcountError: (500, "internal_error"),
 }

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from headcount.core.keys import abbreviate_key
+from headcount.http.app import HeadcountApp
 from headcount.runtime import Runtime
 from headcount.stores.control import Environment
 from headcount.stores.control_memory import MemoryControlStore
@@ -272,28 +273,22 @@ async def test_content_ids_a_page_sets_in_mux_embed_data(
 
 
 async def test_unknown_env_keys_are_negatively_cached(
-    client: httpx.AsyncClient, control: MemoryControlStore, clock: FakeClock
+    client: httpx.AsyncClient, app: HeadcountApp, control: MemoryControlStore, clock: FakeClock
 ) -> None:
-    lookups: list[str] = []
-    original = control.environment_for_env_key
-
-    def counting_lookup(env_key: str) -> Environment | None:
-        lookups.append(env_key)
-        return original(env_key)
-
-    control.environment_for_env_key = counting_lookup  # type: ignore[method-assign]
+    assert app.collector is not None
+    cache = app.collector.environments
     body = orjson.dumps({"events": [{"e": "hb", "ake": "latecomer1", "xid": "v", "vid": "x"}] * 3})
     for _ in range(5):
         response = await client.post("/", content=body)
         assert response.json()["accepted"] == 0
-    assert lookups == ["latecomer1"]  # one query for 15 events in 5 requests
+    assert cache.store_queries == 1  # one query for 15 events in 5 requests
     control.create_environment("late", "latecomer1", int(clock()))
     clock.advance(6)  # past the negative cache
     response = await client.post("/", content=body)
     assert response.json() == {"accepted": 3, "rejected": []}
-    assert lookups == ["latecomer1", "latecomer1"]
+    assert cache.store_queries == 2
     await client.post("/", content=body)
-    assert len(lookups) == 2  # found environments are cached too
+    assert cache.store_queries == 2  # found environments are cached too
 
 
 async def test_metrics_page_is_prometheus_text(client: httpx.AsyncClient, env: Environment) -> None:

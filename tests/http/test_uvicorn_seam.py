@@ -16,6 +16,7 @@ from uvicorn.server import ServerState
 
 from headcount.http.protocol import HotPathProtocol
 from headcount.http.uvicorn_seam import UVICORN_INTERNALS
+from headcount.http.wire import WritesWhileOpen
 
 
 def _assigned(cls: type, method: str = "__init__") -> set[str]:
@@ -81,3 +82,17 @@ def test_server_state_fields_are_there() -> None:
 
 def test_flow_control_is_what_on_response_complete_resumes() -> None:
     assert "resume_reading" in vars(FlowControl)
+
+
+def test_a_parser_error_is_answered_by_the_method_the_protocol_replaces() -> None:
+    source = inspect.getsource(HttpToolsProtocol.data_received)
+    assert "httptools.HttpParserError" in source
+    assert f"self.{UVICORN_INTERNALS['parser_error_answered_by']}(msg)" in source
+
+
+def test_a_cycle_uses_only_what_the_guarded_transport_has() -> None:
+    assert "transport" in _assigned(RequestResponseCycle)
+    used = set(re.findall(r"self\.transport\.([a-z_]+)", inspect.getsource(RequestResponseCycle)))
+    assert used == set(UVICORN_INTERNALS["cycle_transport_methods"]), used
+    for name in used:
+        assert callable(getattr(WritesWhileOpen, name, None)), name

@@ -16,7 +16,10 @@ metrics by its reason). Once, a 698 KB body of ``{"events":[0,0,...]}`` got a 14
 Each event is checked on its own (:func:`headcount.core.events.read_keyed_event`); a bad one is
 reported by its index and reason and counted in the metrics, and never costs its neighbours.
 Events are grouped by ``env_key`` (a batch may mix environments) and each group is applied in
-order by the live store.
+order by the live store. The env_keys not cached yet are looked up together, in one query,
+and unknown ones are remembered for a few seconds
+(:class:`~headcount.stores.environment_cache.EnvironmentCache`); a 503 when too many lookups
+are queued already.
 """
 
 from __future__ import annotations
@@ -128,9 +131,11 @@ class CollectorEndpoint:
         accepted = 0
         duplicates = 0
         live = self.runtime.live
-        environments = self.environments
+        # One store query for every env_key of the body not cached yet (a 503 when too many
+        # lookups are queued already: mux-embed sends the batch again).
+        resolved = await self.environments.resolve_many(groups, now)
         for env_key, (indices, events) in groups.items():
-            environment = await environments.resolve(env_key, now)
+            environment = resolved[env_key]
             if environment is None:
                 rejected.extend((index, "unknown_env_key") for index in indices)
                 continue

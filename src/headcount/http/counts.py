@@ -13,8 +13,9 @@ Answers (every one with ``Access-Control-Allow-Origin: *``: browsers call it cro
   ``Cache-Control: public, max-age=<snapshot_interval>``: the counters themselves are a
   snapshot up to that old, so a CDN or browser may reuse an answer for as long and no longer
   (whole seconds, rounded down; 0 when the interval is under a second);
-- 400 ``invalid_parameters`` when there is no ``token`` (or ``TOKEN``) parameter, or the query
-  string is absurdly long;
+- 400 ``invalid_parameters`` when there is no ``token`` (or ``TOKEN``) parameter, when it is
+  given more than once, or when the query string is absurdly long;
+- 405 ``method_not_allowed`` with ``Allow: GET, HEAD, OPTIONS`` for any other method;
 - 403 with the refusal's type (``expired_token``, ``unknown_key``...) for a refused token.
 Errors carry ``Cache-Control: no-store`` (see :func:`~headcount.http.reply.error_reply`).
 """
@@ -43,8 +44,9 @@ _BODY: Final = b'{"data":[{"views":%d,"viewers":%d,"updated_at":"%b"}]}'
 
 
 def token_from_query(query_string: bytes) -> str:
-    """The ``token`` (or ``TOKEN``, the spelling of Mux's OpenAPI spec) parameter; the first
-    one wins when both are given."""
+    """The one ``token`` (or ``TOKEN``, the spelling of Mux's OpenAPI spec) parameter. Given
+    twice (``token=&token=JWT``, ``TOKEN=a&token=b``) it is a 400: a proxy, a cache or a log
+    reading the other one must never see a different token than the one verified here."""
     if len(query_string) > MAX_QUERY_BYTES:
         raise BadRequest(f"The query string is longer than {MAX_QUERY_BYTES} bytes.")
     # What browsers send: ``token=<JWT>`` alone, nothing to unquote. Same answer as the loop
@@ -57,19 +59,25 @@ def token_from_query(query_string: bytes) -> str:
         and query_string.find(b"+") < 0
     ):
         return query_string[6:].decode("latin-1")
-    for value in _token_values(query_string):
-        # latin-1 maps every byte to one character; anything outside base64url is then
-        # refused by the verifier's shape check with a clear message.
-        return value.decode("latin-1")
-    raise BadRequest(_MISSING)
+    values = list(_token_values(query_string))
+    if len(values) > 1:
+        raise BadRequest(
+            f"Give the token parameter once; got {len(values)}. (GET /counts/stream is the "
+            "endpoint that takes several.)"
+        )
+    if not values or not values[0]:
+        raise BadRequest(_MISSING)
+    # latin-1 maps every byte to one character; anything outside base64url is then refused
+    # by the verifier's shape check with a clear message.
+    return values[0].decode("latin-1")
 
 
 def tokens_from_query(query_string: bytes, limit: int) -> list[str]:
-    """Every ``token`` (or ``TOKEN``) parameter, in order (``GET /counts/stream`` takes
-    several); at most ``limit`` of them."""
+    """Every non-empty ``token`` (or ``TOKEN``) parameter, in order (``GET /counts/stream``
+    takes several); at most ``limit`` of them."""
     if len(query_string) > MAX_QUERY_BYTES:
         raise BadRequest(f"The query string is longer than {MAX_QUERY_BYTES} bytes.")
-    tokens = [value.decode("latin-1") for value in _token_values(query_string, first=False)]
+    tokens = [value.decode("latin-1") for value in _token_values(query_string) if value]
     if not tokens:
         raise BadRequest(_MISSING)
     if len(tokens) > limit:
@@ -83,18 +91,14 @@ _MISSING: Final = (
 )
 
 
-def _token_values(query_string: bytes, *, first: bool = True) -> Iterator[bytes]:
-    """The non-empty values of the token parameters, unquoted; with ``first``, only the first
-    token parameter counts (an empty one then ends the search, as it always has)."""
+def _token_values(query_string: bytes) -> Iterator[bytes]:
+    """The values of the token parameters, unquoted, empty ones included."""
     for part in query_string.split(b"&"):
         name, _, value = part.partition(b"=")
         if name in _TOKEN_NAMES:
             if b"%" in value or b"+" in value:
                 value = unquote_to_bytes(value.replace(b"+", b" "))
-            if value:
-                yield value
-            elif first:
-                return
+            yield value
 
 
 class CountsEndpoint:

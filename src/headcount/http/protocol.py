@@ -39,8 +39,11 @@ What it keeps of uvicorn's behaviour, so that a client cannot tell the two ways 
 HTTP/1.0, graceful shutdown (a request whose body is arriving is answered, then the connection
 closes), a 500 for a bug rather than the parser's 400, and uvicorn's request count (for
 ``limit_max_requests``). Different: an idle connection is closed after one to two
-``timeout_keep_alive`` periods rather than exactly one (see :meth:`_close_if_idle`), and these
-requests are not in the access log (``headcount serve`` runs without one).
+``timeout_keep_alive`` periods rather than exactly one (see :meth:`_close_if_idle`), these
+requests are not in the access log (``headcount serve`` runs without one), a request the
+parser refuses gets uvicorn's 400 in Mux's envelope (with CORS on a public path), and a
+request on uvicorn's way whose client reset the connection ends quietly
+(:class:`~headcount.http.wire.WritesWhileOpen`).
 """
 
 from __future__ import annotations
@@ -51,12 +54,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
-from headcount.http.app import HeadcountApp
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+from headcount.http.app import PUBLIC_PATHS, HeadcountApp
 from headcount.http.protocol_chain import SHUTTING_DOWN, ChainedProtocol, Waiting
 from headcount.http.reply import Reply
 from headcount.http.stream import Opened, Stream
 from headcount.http.stream_wire import STREAM_HEADERS
-from headcount.http.wire import INTERNAL_ERROR, head
+from headcount.http.wire import INTERNAL_ERROR, WritesWhileOpen, head, unparsable
 
 __all__ = ["HotPathProtocol"]
 
@@ -65,6 +70,7 @@ log = logging.getLogger("headcount.http")
 _NO_ROUTES: Final[Mapping[tuple[bytes, bytes], str]] = {}
 _NO_HEADERS: Final[list[tuple[bytes, bytes]]] = []  # never appended to: nothing is parsed
 _NO_PIPELINE: Final[collections.deque[Any]] = collections.deque(maxlen=0)  # stays empty
+_PUBLIC_PATHS: Final = frozenset(path.encode() for path in PUBLIC_PATHS)
 
 
 class HotPathProtocol(ChainedProtocol):
@@ -127,7 +133,7 @@ class HotPathProtocol(ChainedProtocol):
         if route is None:
             self._route = None
             self._asgi_scope()
-            super().on_headers_complete()
+            self._asgi_headers_complete()
             return
         self._route = route
         self._query = query
@@ -185,12 +191,20 @@ class HotPathProtocol(ChainedProtocol):
         self._route = None
         self._body = []
         self._asgi_scope()
-        super().on_headers_complete()
+        self._asgi_headers_complete()
         if self._closing:  # shutdown() came while this request was ours: uvicorn closes after it
             self.cycle.keep_alive = False
         for chunk in chunks:
             if chunk:
                 super().on_body(chunk)
+
+    def _asgi_headers_complete(self) -> None:
+        """uvicorn's ``on_headers_complete``: the request's cycle, whose writes go through
+        :class:`WritesWhileOpen`."""
+        super().on_headers_complete()
+        cycle = self.cycle
+        if isinstance(cycle, RequestResponseCycle) and cycle.transport is self.transport:
+            cycle.transport = WritesWhileOpen(self.transport)  # type: ignore[assignment]
 
     def _asgi_scope(self) -> None:
         """Begin the scope as uvicorn's ``on_message_begin`` does, keeping what was parsed."""
@@ -313,7 +327,12 @@ class HotPathProtocol(ChainedProtocol):
             self._chain[-1].then_400 = msg
             return
         self._outbox.flush()  # the answers to the good requests before the bad one go first
-        super().send_400_response(msg)
+        if self.transport.is_closing():
+            return
+        # uvicorn's own is text/plain: the envelope instead (see wire.unparsable).
+        path = self.url.partition(b"?")[0]
+        self.transport.write(unparsable(msg, self._default_headers(), cors=path in _PUBLIC_PATHS))
+        self.transport.close()
 
     def shutdown(self) -> None:
         if self._hot_app is not None:

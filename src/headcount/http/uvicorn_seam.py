@@ -45,7 +45,12 @@ UVICORN_INTERNALS: Final[dict[str, Any]] = {
         "shutdown",
     ),
     "scope_set_by": "on_message_begin",  # self.scope, rebuilt by _asgi_scope
+    # data_received answers a parser error with self.send_400_response(msg), which the
+    # protocol replaces (the envelope).
+    "parser_error_answered_by": "send_400_response",
     # What uvicorn reads and writes on self.cycle, which _Waiting stands in for.
     "cycle_attributes": ("disconnected", "keep_alive", "message_event", "response_complete"),
+    # RequestResponseCycle.transport, replaced by wire.WritesWhileOpen: all it calls on it.
+    "cycle_transport_methods": ("close", "is_closing", "write"),
     "server_state_attributes": ("default_headers", "total_requests"),
 }

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from alembic import command
 from alembic.config import Config
@@ -126,6 +126,10 @@ def _translated_errors() -> Iterator[None]:
         raise
 
 
+# Values in one ``IN (...)``: under SQLite's oldest limit of bound parameters (999).
+_IN_CHUNK: Final = 999
+
+
 def _storable(*values: str) -> bool:
     """Whether every string can be sent as text: Postgres refuses NUL bytes with an error, but a
     value holding one can never have been stored, so a lookup of it simply finds nothing."""
@@ -198,13 +202,18 @@ class SqlControlStore:
             row = connection.execute(query).first()
         return None if row is None else _environment(row)
 
-    def environment_for_env_key(self, env_key: str) -> Environment | None:
-        if not _storable(env_key):
-            return None
-        query = select(environments).where(environments.c.env_key == env_key)
+    def environments_for_env_keys(self, env_keys: Collection[str]) -> dict[str, Environment]:
+        wanted = sorted({key for key in env_keys if _storable(key)})
+        found: dict[str, Environment] = {}
+        if not wanted:
+            return found
         with self._read() as connection:
-            row = connection.execute(query).first()
-        return None if row is None else _environment(row)
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start : start + _IN_CHUNK]
+                query = select(environments).where(environments.c.env_key.in_(chunk))
+                for row in connection.execute(query):
+                    found[row.env_key] = _environment(row)
+        return found
 
     # -- access tokens ---------------------------------------------------------------------
 
