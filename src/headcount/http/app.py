@@ -172,9 +172,10 @@ class HeadcountApp:
             return error_reply(exc)
 
     def _too_large(self) -> Reply:
-        return error_reply(
-            PayloadTooLarge(f"The request body is larger than {self.max_body} bytes.")
-        )
+        exc = PayloadTooLarge(f"The request body is larger than {self.max_body} bytes.")
+        if self.collector is not None:
+            self.collector.bodies.error(exc)
+        return error_reply(exc)
 
     # -- ASGI ----------------------------------------------------------------------------
 
