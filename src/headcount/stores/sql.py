@@ -165,19 +165,19 @@ class SqlControlStore:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
-        started = time.perf_counter()
-        try:
-            with _translated_errors(), self.engine.connect() as connection:
-                yield connection
-        finally:
-            self.latency.since(started)
+        with self._timed(), _translated_errors(), self.engine.connect() as connection:
+            yield connection
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
+        with self._timed(), _translated_errors(), self.engine.begin() as connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def _timed(self) -> Iterator[None]:
         started = time.perf_counter()
         try:
-            with _translated_errors(), self.engine.begin() as connection:
-                yield connection
+            yield
         finally:
             self.latency.since(started)
 
