@@ -81,3 +81,11 @@ def test_server_state_fields_are_there() -> None:
 
 def test_flow_control_is_what_on_response_complete_resumes() -> None:
     assert "resume_reading" in vars(FlowControl)
+
+
+def test_uvicorns_access_line_has_the_arguments_the_redaction_expects() -> None:
+    source = inspect.getsource(RequestResponseCycle.send)
+    call = source[source.index("self.access_logger.info(") :]
+    call = call[: call.index(")\n")]
+    arguments = [part.strip() for part in call.split("\n")[2:] if part.strip()]
+    assert [a.rstrip(",") for a in arguments] == list(UVICORN_INTERNALS["access_log_args"])
