@@ -31,6 +31,7 @@ __all__ = [
     "Unauthorized",
     "envelope",
     "error_response",
+    "status_and_type",
 ]
 
 

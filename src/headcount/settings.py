@@ -237,6 +237,35 @@ SETTINGS: tuple[Setting, ...] = (
         "Log level: debug, info, warning, error.",
     ),
     Setting(
+        "log_format",
+        "text",
+        click.Choice(["text", "json"], case_sensitive=False),
+        "Log lines as plain `text`, or `json`: one object a line (time, level, logger, "
+        "message and the record's fields), for Headcount's and uvicorn's loggers alike.",
+    ),
+    Setting(
+        "access_log",
+        False,
+        _Bool(),
+        "Log one line per request (logger `headcount.access`): client, method, path, status. "
+        "Token query parameters are logged as `REDACTED`; headers and bodies never are.",
+    ),
+    Setting(
+        "audit_log",
+        "",
+        click.STRING,
+        "A file the audit lines (signing-key and access-token changes, logger "
+        "`headcount.audit`) are also appended to, as JSON lines, by the server and the CLI "
+        "alike (empty: only the log).",
+    ),
+    Setting(
+        "metrics_token",
+        "",
+        click.STRING,
+        "If set, `GET /metrics` answers only `Authorization: Bearer <this>` (401 otherwise). "
+        "A secret: give it as the environment variable, not the flag.",
+    ),
+    Setting(
         "demo",
         True,
         _Bool(),
@@ -270,6 +299,10 @@ class Settings:
     partitions: int
     counter_shards: int
     log_level: str
+    log_format: str
+    access_log: bool
+    audit_log: str
+    metrics_token: str
     demo: bool
 
     def replace(self, **changes: Any) -> Settings:

@@ -155,7 +155,7 @@ async def test_a_body_that_is_not_the_envelope_is_a_400_envelope(
     assert error["type"] == "invalid_parameters"
     assert error["messages"] and all(isinstance(m, str) for m in error["messages"])
     metrics = (await client.get("/metrics")).text
-    assert "headcount_collector_bad_bodies_total 1" in metrics
+    assert 'headcount_collector_bodies_total{outcome="invalid_parameters"} 1' in metrics
 
 
 async def test_a_body_over_the_limit_is_a_413_envelope(
@@ -297,8 +297,8 @@ async def test_metrics_page_is_prometheus_text(client: httpx.AsyncClient, env: E
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = response.text
-    assert "# TYPE headcount_collector_requests_total counter" in text
-    assert "headcount_collector_requests_total 1" in text
+    assert "# TYPE headcount_collector_bodies_total counter" in text
+    assert 'headcount_collector_bodies_total{outcome="ok"} 1' in text
     assert "headcount_collector_events_accepted_total 6" in text
     assert "# TYPE headcount_views_happening gauge" in text
     assert "headcount_views_happening 1" in text

@@ -96,3 +96,11 @@ def test_a_cycle_uses_only_what_the_guarded_transport_has() -> None:
     assert used == set(UVICORN_INTERNALS["cycle_transport_methods"]), used
     for name in used:
         assert callable(getattr(WritesWhileOpen, name, None)), name
+
+
+def test_uvicorns_access_line_has_the_arguments_the_redaction_expects() -> None:
+    source = inspect.getsource(RequestResponseCycle.send)
+    call = source[source.index("self.access_logger.info(") :]
+    call = call[: call.index(")\n")]
+    arguments = [part.strip() for part in call.split("\n")[2:] if part.strip()]
+    assert [a.rstrip(",") for a in arguments] == list(UVICORN_INTERNALS["access_log_args"])

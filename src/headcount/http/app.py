@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from headcount.errors import HeadcountError, MethodNotAllowed, NotFound, PayloadTooLarge
+from headcount.http.access_log import logged_send
 from headcount.http.cold import cold_app
 from headcount.http.collector import CollectorEndpoint
 from headcount.http.counts import CountsEndpoint
@@ -86,6 +87,8 @@ class HeadcountApp:
         self.clock = clock
         settings = runtime.settings
         self.max_body = settings.max_body_bytes
+        # The ASGI way's access lines (http/access_log.py; the hot paths log in their protocol).
+        self.access_log = settings.access_log
         self.counts: CountsEndpoint | None = (
             CountsEndpoint(runtime) if settings.serves("counts") else None
         )
@@ -190,9 +193,10 @@ class HeadcountApp:
             return error_reply(exc)
 
     def _too_large(self) -> Reply:
-        return error_reply(
-            PayloadTooLarge(f"The request body is larger than {self.max_body} bytes.")
-        )
+        exc = PayloadTooLarge(f"The request body is larger than {self.max_body} bytes.")
+        if self.collector is not None:
+            self.collector.bodies.error(exc)
+        return error_reply(exc)
 
     # -- ASGI ----------------------------------------------------------------------------
 
@@ -204,6 +208,8 @@ class HeadcountApp:
         if kind != "http":
             await self.cold(scope, receive, send)
             return
+        if self.access_log:
+            send = logged_send(scope, send)
         route = self._route(scope["method"], scope["path"])
         if route == "cold":
             await self.cold(scope, receive, send)
@@ -353,8 +359,10 @@ def create_app() -> HeadcountApp:
     proxy-headers middleware around the app, the protocol finds no :class:`HeadcountApp` and
     leaves every request to ASGI). One process only: see :mod:`headcount.cli.serve`."""
     from headcount.bootstrap import build_runtime
+    from headcount.http.access_log import redact_uvicorn_access
     from headcount.settings import load_settings
 
+    redact_uvicorn_access()  # stock uvicorn logs each request: never a token in its lines
     return HeadcountApp(build_runtime(load_settings()))
 
 

@@ -30,8 +30,9 @@ from urllib.parse import unquote_to_bytes
 
 from headcount.auth.token_cache import VerifiedToken
 from headcount.auth.tokens import TokenVerifier
-from headcount.errors import BadRequest
+from headcount.errors import BadRequest, HeadcountError
 from headcount.http.reply import JSON, Reply
+from headcount.metrics import Outcomes
 from headcount.runtime import Runtime
 from headcount.stores.live import Counts
 
@@ -115,26 +116,55 @@ class CountsEndpoint:
         ]
         self._stamp_of = math.nan  # never equal: the first answer formats the stamp
         self._stamp = b""
+        self._outcomes = Outcomes(
+            runtime.metrics,
+            "headcount_counts_requests_total",
+            "GET /counts requests by outcome: ok, or the error envelope's type "
+            "(invalid_parameters, expired_token, unknown_key, service_unavailable...).",
+        )
+        self._ok = self._outcomes.ok
+        cache = self._cache
+        for outcome, read in (("hit", lambda: cache.hits), ("miss", lambda: cache.misses)):
+            runtime.metrics.reading(
+                "headcount_token_cache_lookups_total",
+                "Lookups of /counts tokens in the verified-token cache; a miss pays the RSA "
+                "verify.",
+                read,
+                outcome=outcome,
+            )
+        runtime.metrics.reading(
+            "headcount_token_verifications_total",
+            "Full RS256 verifications of viewer-count tokens (cache misses that got that far).",
+            lambda: self.verifier.rsa_verifications,
+        )
 
     def get_now(self, query_string: bytes, now: float) -> Reply | None:
         """The answer without a coroutine (the server's hot path, for a live store that
         answers without I/O), or ``None`` when the token's key is not in memory yet.
         Refusals raise :class:`~headcount.errors.HeadcountError` either way."""
         assert self._immediate is not None, "hot path built for a store that must be awaited"
-        token = token_from_query(query_string)
-        verified = self._cache.get(token, now) or self.verifier.verify_now(token, now)
+        try:
+            token = token_from_query(query_string)
+            verified = self._cache.get(token, now) or self.verifier.verify_now(token, now)
+        except HeadcountError as exc:
+            self._outcomes.error(exc)
+            raise
         if verified is None:
-            return None
+            return None  # counted by get(), which answers it
         return self._answer(
             self._immediate.counts_now(verified.environment_id, verified.id_type, verified.id)
         )
 
     async def get(self, query_string: bytes, now: float) -> Reply:
-        token = token_from_query(query_string)
-        verified = await self.verified(token, now)
-        counts = await self._live.counts(
-            verified.environment_id, verified.id_type, verified.id, now
-        )
+        try:
+            token = token_from_query(query_string)
+            verified = await self.verified(token, now)
+            counts = await self._live.counts(
+                verified.environment_id, verified.id_type, verified.id, now
+            )
+        except HeadcountError as exc:
+            self._outcomes.error(exc)
+            raise
         return self._answer(counts)
 
     async def verified(self, token: str, now: float) -> VerifiedToken:
@@ -147,6 +177,7 @@ class CountsEndpoint:
         )
 
     def _answer(self, counts: Counts) -> Reply:
+        self._ok.value += 1
         return 200, self._ok_headers, self.body(counts)
 
     def body(self, counts: Counts) -> bytes:

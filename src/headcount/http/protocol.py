@@ -40,10 +40,10 @@ HTTP/1.0, graceful shutdown (a request whose body is arriving is answered, then 
 closes), a 500 for a bug rather than the parser's 400, and uvicorn's request count (for
 ``limit_max_requests``). Different: an idle connection is closed after one to two
 ``timeout_keep_alive`` periods rather than exactly one (see :meth:`_close_if_idle`), these
-requests are not in the access log (``headcount serve`` runs without one), a request the
-parser refuses gets uvicorn's 400 in Mux's envelope (with CORS on a public path), and a
-request on uvicorn's way whose client reset the connection ends quietly
-(:class:`~headcount.http.wire.WritesWhileOpen`).
+requests are never in uvicorn's access log (they are in Headcount's when ``access_log`` is on:
+:mod:`headcount.http.protocol_access`), a request the parser refuses gets uvicorn's 400 in
+Mux's envelope (with CORS on a public path), and a request on uvicorn's way whose client reset
+the connection ends quietly (:class:`~headcount.http.wire.WritesWhileOpen`).
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from typing import Any, Final
 
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
+from headcount.http.access_log import redact_target
 from headcount.http.app import PUBLIC_PATHS, HeadcountApp
 from headcount.http.protocol_chain import SHUTTING_DOWN, ChainedProtocol, Waiting
 from headcount.http.reply import Reply
@@ -168,7 +169,7 @@ class HotPathProtocol(ChainedProtocol):
         try:
             reply = self._hot_app.reply_now(route, self._query, body)
         except Exception:
-            log.exception("Failed to answer %s", self.url.decode("latin-1", "replace"))
+            log.exception("Failed to answer %s", redact_target(self.url))  # never a token
             self._outbox.flush()
             self.transport.write(INTERNAL_ERROR)
             self.transport.close()

@@ -20,6 +20,7 @@ UVICORN_INTERNALS: Final[dict[str, Any]] = {
     # HttpToolsProtocol: state read or written here, and the methods extended or called.
     "protocol_attributes": (
         "app",
+        "client",  # read by the access log (protocol_access.py)
         "cycle",
         "expect_100_continue",
         "flow",
@@ -53,4 +54,12 @@ UVICORN_INTERNALS: Final[dict[str, Any]] = {
     # RequestResponseCycle.transport, replaced by wire.WritesWhileOpen: all it calls on it.
     "cycle_transport_methods": ("close", "is_closing", "write"),
     "server_state_attributes": ("default_headers", "total_requests"),
+    # The arguments of uvicorn's access line, which http/access_log.py redacts.
+    "access_log_args": (
+        "get_client_addr(self.scope)",
+        'self.scope["method"]',
+        "get_path_with_query_string(self.scope)",
+        'self.scope["http_version"]',
+        "status_code",
+    ),
 }

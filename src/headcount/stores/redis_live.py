@@ -45,6 +45,7 @@ from headcount.core.counters import counter_changes
 from headcount.core.events import ViewEvent
 from headcount.core.identity import content_key, view_key
 from headcount.errors import StoreUnavailable
+from headcount.metrics import Histogram
 from headcount.settings import Settings
 from headcount.stores.live import Counts, IngestResult, LiveStats
 from headcount.stores.redis_codec import NONE, EventPacker, to8
@@ -112,6 +113,7 @@ class RedisLiveStore:
         self._reading: dict[tuple[str, str, str], asyncio.Future[Counts]] = {}
         self._content_hashes: dict[tuple[str, str, str], bytes] = {}
         self.reads = 0  # counter keys read from Redis (observability and tests)
+        self.latency = Histogram()  # pipelines sent, timed (GET /metrics)
 
     @classmethod
     def from_settings(cls, settings: Settings, target: RedisTarget) -> RedisLiveStore:
@@ -328,7 +330,7 @@ class RedisLiveStore:
 
     async def start(self, now: float) -> None:
         self._client, cluster = connect(self.target)
-        self._runner = ScriptRunner(self._client, cluster=cluster)
+        self._runner = ScriptRunner(self._client, cluster=cluster, latency=self.latency)
         self._updated_at = now
         if not await self._try_connect():
             log.warning(

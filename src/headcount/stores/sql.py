@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -23,6 +24,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from headcount.auth.identifiers import new_id
 from headcount.errors import StoreUnavailable
+from headcount.metrics import Histogram
 from headcount.stores.control import AccessToken, ControlStore, Environment, SigningKey
 from headcount.stores.control_memory import MemoryControlStore
 from headcount.stores.sql_schema import access_tokens, environments, signing_keys
@@ -163,16 +165,25 @@ def _signing_key(row: Row[Any]) -> SigningKey:
 class SqlControlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.latency = Histogram()  # each query or transaction, timed (GET /metrics)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
-        with _translated_errors(), self.engine.connect() as connection:
+        with self._timed(), _translated_errors(), self.engine.connect() as connection:
             yield connection
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        with _translated_errors(), self.engine.begin() as connection:
+        with self._timed(), _translated_errors(), self.engine.begin() as connection:
             yield connection
+
+    @contextlib.contextmanager
+    def _timed(self) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.latency.since(started)
 
     # -- environments ----------------------------------------------------------------------
 
