@@ -6,11 +6,15 @@ from headcount.errors import (
     BadRequest,
     Forbidden,
     HeadcountError,
+    HeadersTooLarge,
     NotFound,
+    Overloaded,
     PayloadTooLarge,
+    RequestTimeout,
     StoreUnavailable,
     TokenRefused,
     Unauthorized,
+    UriTooLong,
     error_response,
 )
 
@@ -19,13 +23,17 @@ from headcount.errors import (
     ("exc", "status", "error_type"),
     [
         (BadRequest("x"), 400, "invalid_parameters"),
+        (RequestTimeout("x"), 408, "request_timeout"),
         (PayloadTooLarge("x"), 413, "payload_too_large"),
+        (UriTooLong("x"), 414, "uri_too_long"),
+        (HeadersTooLarge("x"), 431, "headers_too_large"),
         (Unauthorized(), 401, "unauthorized"),
         (Forbidden("x"), 403, "forbidden"),
         (TokenRefused("x", error_type="expired_token"), 403, "expired_token"),
         (TokenRefused("x"), 403, "invalid_token"),
         (NotFound(), 404, "not_found"),
         (StoreUnavailable(), 503, "service_unavailable"),
+        (Overloaded(), 503, "service_unavailable"),
         (HeadcountError(), 500, "internal_error"),
     ],
 )

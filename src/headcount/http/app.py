@@ -27,6 +27,7 @@ from headcount.errors import HeadcountError, NotFound, PayloadTooLarge
 from headcount.http.cold import cold_app
 from headcount.http.collector import CollectorEndpoint
 from headcount.http.counts import CountsEndpoint
+from headcount.http.limits import ConnectionLimits
 from headcount.http.reply import Reply, error_reply, preflight_reply
 from headcount.http.stream import Opened, StreamHub
 from headcount.http.stream_wire import STREAM_HEADERS
@@ -70,6 +71,8 @@ class HeadcountApp:
         self.clock = clock
         settings = runtime.settings
         self.max_body = settings.max_body_bytes
+        # What one client may cost: applied by the hot-path protocol to every connection.
+        self.limits = ConnectionLimits(settings, runtime.metrics)
         self.counts: CountsEndpoint | None = (
             CountsEndpoint(runtime) if settings.serves("counts") else None
         )

@@ -31,8 +31,13 @@ The request falls back to uvicorn's own way, unchanged, whenever anything is unu
 - ``Expect: 100-continue``, an ``Upgrade``, a path spelled another way (``/%63ounts``, an
   absolute URL), a body over ``max_body_bytes`` (the ASGI way answers it 413);
 - always, with a warning at the first connection, when uvicorn's ``limit_concurrency`` is set
-  or the app uvicorn loaded is not a :class:`HeadcountApp` itself (wrapped in middleware:
-  uvicorn's proxy headers, or its message logger at log level ``trace``).
+  (``headcount serve`` leaves it unset: ``--max-connections`` is this protocol's own) or the
+  app uvicorn loaded is not a :class:`HeadcountApp` itself (wrapped in middleware: uvicorn's
+  proxy headers, or its message logger at log level ``trace``).
+
+Both ways are held to the same limits on what one client may cost (head size, time to send a
+request, connections, bodies in flight, answers left unread): :mod:`~headcount.http.
+protocol_limits`, which this class extends; the parser callbacks here keep the phase it reads.
 
 What it keeps of uvicorn's behaviour, so that a client cannot tell the two ways apart: the
 ``date`` (and, if configured, ``server``) header, keep-alive, ``Connection: close`` and
@@ -52,7 +57,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from headcount.http.app import HeadcountApp
-from headcount.http.protocol_chain import SHUTTING_DOWN, ChainedProtocol, Waiting
+from headcount.http.protocol_chain import SHUTTING_DOWN, Waiting
+from headcount.http.protocol_limits import BODY, HEAD, IDLE, LimitedProtocol
 from headcount.http.reply import Reply
 from headcount.http.stream import Opened, Stream
 from headcount.http.stream_wire import STREAM_HEADERS
@@ -67,7 +73,7 @@ _NO_HEADERS: Final[list[tuple[bytes, bytes]]] = []  # never appended to: nothing
 _NO_PIPELINE: Final[collections.deque[Any]] = collections.deque(maxlen=0)  # stays empty
 
 
-class HotPathProtocol(ChainedProtocol):
+class HotPathProtocol(LimitedProtocol):
     """One connection. See the module's text for when a request takes which way."""
 
     _warned = False  # the "hot paths off" warning is given once per process
@@ -95,9 +101,7 @@ class HotPathProtocol(ChainedProtocol):
         # The request being answered here; None while it takes uvicorn's way.
         self._route: str | None = None
         self._body: list[bytes] = []
-        self._size = 0
-        # Requests begun on this connection, and the timer that closes it once idle.
-        self._begun = 0
+        # The timer that closes the connection once idle (requests begun: self._begun).
         self._idle_timer: asyncio.TimerHandle | None = None
         # The counts stream this connection carries, once its head is written.
         self._stream: Stream | None = None
@@ -111,8 +115,11 @@ class HotPathProtocol(ChainedProtocol):
         self.expect_100_continue = False
         self.headers = []
         self._begun += 1
+        self._phase = HEAD  # for the limits (protocol_limits.py), as are _head_size and _size
+        self._head_size = 0
 
     def on_headers_complete(self) -> None:
+        self._phase = BODY
         route = None
         cycle = self.cycle
         if (
@@ -145,6 +152,7 @@ class HotPathProtocol(ChainedProtocol):
             self._take_asgi_way()  # it answers 413, and reads the rest of the body away
 
     def on_message_complete(self) -> None:
+        self._phase = IDLE
         route = self._route
         if route is None:
             super().on_message_complete()
