@@ -244,10 +244,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "max_connections",
-        10_000,
+        100_000,
         click.IntRange(min=1),
         "Most connections one process holds (streams included); past it a new connection "
-        "gets 503. Kept below the descriptor limit, with room for the store's files.",
+        "gets 503. Lowered to the descriptor limit (`ulimit -n`) less 64 for the stores.",
     ),
     Setting(
         "max_body_memory",
