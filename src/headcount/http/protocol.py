@@ -321,6 +321,7 @@ class HotPathProtocol(LimitedProtocol):
             self._chain[-1].then_400 = msg
             return
         self._outbox.flush()  # the answers to the good requests before the bad one go first
+        # uvicorn's 400, or a limit's refusal (LimitedProtocol: a head too large ends here).
         super().send_400_response(msg)
 
     def shutdown(self) -> None:
