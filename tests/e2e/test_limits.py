@@ -16,11 +16,16 @@ from tests.e2e.conftest import start_server
 DESCRIPTORS = 200  # the server's `ulimit -n`
 ROOM = DESCRIPTORS - RESERVED_DESCRIPTORS  # the connections it holds
 ATTACKERS = DESCRIPTORS + 20  # more than it has descriptors for
+KEEP_ALIVE = 0.5  # s
 
 
 def test_held_connections_leave_room_for_requests_and_the_state_save(tmp_path: Path) -> None:
     server = start_server(
-        tmp_path, descriptor_limit=DESCRIPTORS, header_timeout=60, save_interval=0.3
+        tmp_path,
+        descriptor_limit=DESCRIPTORS,
+        header_timeout=60,
+        keep_alive_timeout=KEEP_ALIVE,
+        save_interval=0.3,
     )
     attackers: list[socket.socket] = []
     try:
@@ -64,6 +69,13 @@ def test_held_connections_leave_room_for_requests_and_the_state_save(tmp_path: P
         while httpx.get(f"{server.base_url}/healthz", timeout=5).status_code != 200:
             assert time.monotonic() < deadline, "still refused after connections were let go"
             time.sleep(0.05)
+        # An idle keep-alive connection is let go after --keep-alive-timeout.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as idle:
+            idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert idle.recv(65536).startswith(b"HTTP/1.1 200 ")
+            started = time.monotonic()
+            assert idle.recv(65536) == b""  # closed by the server
+            assert time.monotonic() - started < 3 * KEEP_ALIVE + 1
         assert server.stop() == 0
         assert "Too many open files" not in server.log()
     finally:

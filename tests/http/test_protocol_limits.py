@@ -275,7 +275,7 @@ def test_bodies_held_half_sent_past_the_memory_limit_get_503(site: Site, path: b
     try:
         for conn in conns[:9]:
             conn.send(COLLECT_HEAD % (path, 7001) + b"x" * 7000)
-        time.sleep(0.05)
+        _wait_for(lambda: site.app.limits.bodies_held == 63_000, what="nine bodies held")
         conns[9].send(COLLECT_HEAD % (path, 7001) + b"x" * 7000)
         assert_envelope(conns[9].read_response(), 503, "service_unavailable")
         for conn in conns[:9]:  # the others are still held, until the body timeout
