@@ -6,12 +6,16 @@ from headcount.errors import (
     BadRequest,
     Forbidden,
     HeadcountError,
+    HeadersTooLarge,
     MethodNotAllowed,
     NotFound,
+    Overloaded,
     PayloadTooLarge,
+    RequestTimeout,
     StoreUnavailable,
     TokenRefused,
     Unauthorized,
+    UriTooLong,
     error_response,
 )
 
@@ -20,7 +24,10 @@ from headcount.errors import (
     ("exc", "status", "error_type"),
     [
         (BadRequest("x"), 400, "invalid_parameters"),
+        (RequestTimeout("x"), 408, "request_timeout"),
         (PayloadTooLarge("x"), 413, "payload_too_large"),
+        (UriTooLong("x"), 414, "uri_too_long"),
+        (HeadersTooLarge("x"), 431, "headers_too_large"),
         (Unauthorized(), 401, "unauthorized"),
         (Forbidden("x"), 403, "forbidden"),
         (TokenRefused("x", error_type="expired_token"), 403, "expired_token"),
@@ -28,6 +35,7 @@ from headcount.errors import (
         (NotFound(), 404, "not_found"),
         (MethodNotAllowed(), 405, "method_not_allowed"),
         (StoreUnavailable(), 503, "service_unavailable"),
+        (Overloaded(), 503, "service_unavailable"),
         (HeadcountError(), 500, "internal_error"),
     ],
 )

@@ -204,6 +204,71 @@ SETTINGS: tuple[Setting, ...] = (
         click.IntRange(min=1024),
         "Largest collector body accepted, in bytes; larger bodies get 413.",
     ),
+    # Limits on what one client may cost (docs/deployment.md, "Limits"); each refusal is an
+    # error envelope, then the connection closes.
+    Setting(
+        "max_url_bytes",
+        32 * 1024,
+        click.IntRange(min=1024),
+        "Longest request target (path and query) accepted, in bytes; longer gets 414. A "
+        "/counts/stream URL with its 32 tokens takes ~18 KB.",
+    ),
+    Setting(
+        "max_header_bytes",
+        32 * 1024,
+        click.IntRange(min=1024),
+        "Largest total of request header names and values, in bytes; more gets 431.",
+    ),
+    Setting(
+        "max_headers", 100, click.IntRange(min=10), "Most request header fields; more gets 431."
+    ),
+    Setting(
+        "header_timeout",
+        10.0,
+        _SECONDS,
+        "Seconds a client has to send a request's headers (from its first byte, or from "
+        "the connection's start): past it 408 and the connection closes (slowloris).",
+    ),
+    Setting(
+        "body_timeout",
+        30.0,
+        _SECONDS,
+        "Seconds a client has to send a request's body once its headers are in: past it 408.",
+    ),
+    Setting(
+        "keep_alive_timeout",
+        5.0,
+        _SECONDS,
+        "Seconds an idle keep-alive connection is kept between requests. Behind a load "
+        "balancer, set it above the balancer's own idle timeout.",
+    ),
+    Setting(
+        "max_connections",
+        100_000,
+        click.IntRange(min=1),
+        "Most connections one process holds (streams included); past it a new connection "
+        "gets 503. Lowered to the descriptor limit (`ulimit -n`) less 64 for the stores.",
+    ),
+    Setting(
+        "max_body_memory",
+        64 * 1024 * 1024,
+        click.IntRange(min=64 * 1024),
+        "Most bytes of request bodies still arriving held by one process, over all "
+        "connections; the request that would pass it gets 503.",
+    ),
+    Setting(
+        "max_unsent_bytes",
+        64 * 1024,
+        click.IntRange(min=4096),
+        "Bytes of answers a client may leave unread before the server stops reading its "
+        "requests (flow control).",
+    ),
+    Setting(
+        "send_timeout",
+        30.0,
+        _SECONDS,
+        "Seconds a client may leave more than --max-unsent-bytes unread before it is cut off.",
+    ),
     Setting(
         "token_leeway",
         10,
@@ -294,6 +359,16 @@ class Settings:
     state_file: str
     save_interval: float
     max_body_bytes: int
+    max_url_bytes: int
+    max_header_bytes: int
+    max_headers: int
+    header_timeout: float
+    body_timeout: float
+    keep_alive_timeout: float
+    max_connections: int
+    max_body_memory: int
+    max_unsent_bytes: int
+    send_timeout: float
     token_leeway: int
     token_cache_size: int
     partitions: int

@@ -211,9 +211,26 @@ def serve(as_json: bool, **raw: str | None) -> None:
         if demo_line(settings):
             click.echo(demo_line(settings))
 
-    _run_uvicorn(settings, log_level, listener)
+    _run_uvicorn(_with_descriptor_room(settings), log_level, listener)
     if state_lock is not None:
         state_lock.close()
+
+
+def _with_descriptor_room(settings: Settings) -> Settings:
+    """``settings`` with ``max_connections`` lowered to what the descriptor limit leaves room
+    for (http/limits.py), saying so when it is."""
+    from headcount.http.limits import RESERVED_DESCRIPTORS, descriptor_room
+
+    room = descriptor_room(settings.max_connections)
+    if room == settings.max_connections:
+        return settings
+    click.echo(
+        f"Holding at most {room} connections, not {settings.max_connections}: the descriptor "
+        f"limit (ulimit -n) is {room + RESERVED_DESCRIPTORS} and {RESERVED_DESCRIPTORS} are "
+        "kept for the stores. Raise it to hold more.",
+        err=True,
+    )
+    return settings.replace(max_connections=room)
 
 
 def _without_password(url: str) -> str:
@@ -272,6 +289,8 @@ def _run_uvicorn(settings: Settings, log_level: str, listener: socket.socket) ->
         log_level=log_level,
         log_config=log_config,
         access_log=False,
+        # Typed int by uvicorn, used as a call_later delay: a fraction of a second works.
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
         # The hot paths answer in the parser callback, so the app must be ours, unwrapped.
         proxy_headers=False,
         server_header=False,

@@ -29,6 +29,7 @@ from headcount.http.access_log import logged_send
 from headcount.http.cold import cold_app
 from headcount.http.collector import CollectorEndpoint
 from headcount.http.counts import CountsEndpoint
+from headcount.http.limits import ConnectionLimits
 from headcount.http.reply import Reply, error_reply, preflight_reply
 from headcount.http.stream import Opened, StreamHub
 from headcount.http.stream_wire import STREAM_HEADERS
@@ -89,6 +90,8 @@ class HeadcountApp:
         self.max_body = settings.max_body_bytes
         # The ASGI way's access lines (http/access_log.py; the hot paths log in their protocol).
         self.access_log = settings.access_log
+        # What one client may cost: applied by the hot-path protocol to every connection.
+        self.limits = ConnectionLimits(settings, runtime.metrics)
         self.counts: CountsEndpoint | None = (
             CountsEndpoint(runtime) if settings.serves("counts") else None
         )

@@ -31,8 +31,13 @@ The request falls back to uvicorn's own way, unchanged, whenever anything is unu
 - ``Expect: 100-continue``, an ``Upgrade``, a path spelled another way (``/%63ounts``, an
   absolute URL), a body over ``max_body_bytes`` (the ASGI way answers it 413);
 - always, with a warning at the first connection, when uvicorn's ``limit_concurrency`` is set
-  or the app uvicorn loaded is not a :class:`HeadcountApp` itself (wrapped in middleware:
-  uvicorn's proxy headers, or its message logger at log level ``trace``).
+  (``headcount serve`` leaves it unset: ``--max-connections`` is this protocol's own) or the
+  app uvicorn loaded is not a :class:`HeadcountApp` itself (wrapped in middleware: uvicorn's
+  proxy headers, or its message logger at log level ``trace``).
+
+Both ways are held to the same limits on what one client may cost (head size, time to send a
+request, connections, bodies in flight, answers left unread): :mod:`~headcount.http.
+protocol_limits`, which this class extends; the parser callbacks here keep the phase it reads.
 
 What it keeps of uvicorn's behaviour, so that a client cannot tell the two ways apart: the
 ``date`` (and, if configured, ``server``) header, keep-alive, ``Connection: close`` and
@@ -58,7 +63,8 @@ from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from headcount.http.access_log import redact_target
 from headcount.http.app import PUBLIC_PATHS, HeadcountApp
-from headcount.http.protocol_chain import SHUTTING_DOWN, ChainedProtocol, Waiting
+from headcount.http.protocol_chain import SHUTTING_DOWN, Waiting
+from headcount.http.protocol_limits import BODY, HEAD, IDLE, LimitedProtocol
 from headcount.http.reply import Reply
 from headcount.http.stream import Opened, Stream
 from headcount.http.stream_wire import STREAM_HEADERS
@@ -74,7 +80,7 @@ _NO_PIPELINE: Final[collections.deque[Any]] = collections.deque(maxlen=0)  # sta
 _PUBLIC_PATHS: Final = frozenset(path.encode() for path in PUBLIC_PATHS)
 
 
-class HotPathProtocol(ChainedProtocol):
+class HotPathProtocol(LimitedProtocol):
     """One connection. See the module's text for when a request takes which way."""
 
     _warned = False  # the "hot paths off" warning is given once per process
@@ -102,9 +108,7 @@ class HotPathProtocol(ChainedProtocol):
         # The request being answered here; None while it takes uvicorn's way.
         self._route: str | None = None
         self._body: list[bytes] = []
-        self._size = 0
-        # Requests begun on this connection, and the timer that closes it once idle.
-        self._begun = 0
+        # The timer that closes the connection once idle (requests begun: self._begun).
         self._idle_timer: asyncio.TimerHandle | None = None
         # The counts stream this connection carries, once its head is written.
         self._stream: Stream | None = None
@@ -118,8 +122,11 @@ class HotPathProtocol(ChainedProtocol):
         self.expect_100_continue = False
         self.headers = []
         self._begun += 1
+        self._phase = HEAD  # for the limits (protocol_limits.py), as are _head_size and _size
+        self._head_size = 0
 
     def on_headers_complete(self) -> None:
+        self._phase = BODY
         route = None
         cycle = self.cycle
         if (
@@ -152,6 +159,7 @@ class HotPathProtocol(ChainedProtocol):
             self._take_asgi_way()  # it answers 413, and reads the rest of the body away
 
     def on_message_complete(self) -> None:
+        self._phase = IDLE
         route = self._route
         if route is None:
             super().on_message_complete()
@@ -328,6 +336,10 @@ class HotPathProtocol(ChainedProtocol):
             self._chain[-1].then_400 = msg
             return
         self._outbox.flush()  # the answers to the good requests before the bad one go first
+        if self._refusal is not None:
+            # A limit's refusal (LimitedProtocol: a head too large ends here) answers instead.
+            super().send_400_response(msg)
+            return
         if self.transport.is_closing():
             return
         # uvicorn's own is text/plain: the envelope instead (see wire.unparsable).
