@@ -13,15 +13,14 @@
   looks only at the views it removes plus one live view per partition: O(expired), not a scan.
   After the clock steps back a view may wait behind newer ones and go up to that step late;
   never early.
-* Persistence: :meth:`save` (periodic and on :meth:`close`) writes the state file;
-  :meth:`start` restores it, dropping views past the window and rebuilding every counter from
-  the restored views.
+* Persistence (:mod:`headcount.stores.memory_persistence`): a snapshot every ``save_interval``
+  and on :meth:`close`, and between snapshots a journal of every change that matters, written
+  before :meth:`ingest_now` returns; :meth:`start` puts both back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -43,18 +42,12 @@ from headcount.settings import Settings
 from headcount.stores.interning import Interner
 from headcount.stores.live import Counts, IngestResult, LiveStats
 from headcount.stores.memory_counters import Counters
-from headcount.stores.memory_snapshot import (
-    Snapshot,
-    SnapshotError,
-    read_snapshot,
-    snapshot_table,
-    write_snapshot,
-)
+from headcount.stores.memory_journal import Journal, encode_record
+from headcount.stores.memory_persistence import open_state, save_state
+from headcount.stores.memory_snapshot import Snapshot, snapshot_table
 from headcount.stores.view_table import NIL, ViewTable
 
 __all__ = ["MemoryLiveStore"]
-
-log = logging.getLogger("headcount.live")
 
 CounterKey = tuple[int, int, int]  # (environment code, index into ID_TYPES, content code)
 Codes = tuple[int, int, int, int]
@@ -90,6 +83,7 @@ class MemoryLiveStore:
         self._updated_at = 0.0
         self.last_sweep_visited = 0  # rows the last sweep looked at: removed + ≤ 1 per partition
         self._save_lock = asyncio.Lock()
+        self._journal: Journal | None = None  # open from start() to close()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MemoryLiveStore:
@@ -206,6 +200,9 @@ class MemoryLiveStore:
             after = step(before, event)
             if after != before:
                 self._change(table, row, before, after)
+        journal = self._journal
+        if journal is not None and journal.pending:
+            journal.write()  # before the collector answers: a killed process loses none of it
         return IngestResult(applied=len(events) - duplicates, duplicates=duplicates)
 
     async def sweep(self, now: float) -> int:
@@ -249,15 +246,10 @@ class MemoryLiveStore:
         self, table: ViewTable, key: int, environment_id: str, event: ViewEvent, now: float
     ) -> None:
         state = step(NEW_VIEW, event, first_seen=True)
-        self._add_view(
-            table,
-            key,
-            now,
-            environment_id,
-            state,
-            event.sequence or 0,
-            0 if event.sequence is None else 1,
-        )
+        highest, seen = event.sequence or 0, 0 if event.sequence is None else 1
+        self._add_view(table, key, now, environment_id, state, highest, seen)
+        if self._journal is not None:
+            self._journal.append(encode_record(key, now, environment_id, state, highest, seen))
 
     def _add_view(
         self,
@@ -306,6 +298,17 @@ class MemoryLiveStore:
         table.flags[row] = after.flags
         table.viewer[row] = after.viewer
         self._happening += is_now - was
+        if self._journal is not None:
+            self._journal.append(
+                encode_record(
+                    table.key[row],
+                    table.last_seen[row],
+                    self._environments.value(env) or "",
+                    after,
+                    table.highest[row],
+                    table.seen[row],
+                )
+            )
 
     def _recode(self, codes: Codes, before: ViewState, after: ViewState) -> Codes:
         """Codes for ``after``'s content ids, acquiring only the ones that changed."""
@@ -331,68 +334,63 @@ class MemoryLiveStore:
         self._environments.release(env)
         table.delete(key, row)
 
-    # -- persistence ---------------------------------------------------------------------
+    # -- persistence (memory_persistence.py) ----------------------------------------------
 
     async def start(self, now: float) -> None:
         if self.state_file is not None:
-            try:
-                snapshot = await asyncio.to_thread(read_snapshot, self.state_file)
-            except (OSError, SnapshotError) as exc:
-                # Refusing to start would turn a bad file into an outage; counts rebuild
-                # themselves within one liveness window from live traffic.
-                log.error("live state not restored from %s: %s", self.state_file, exc)
-                snapshot = None
-            if snapshot is not None:
-                restored = self._restore(snapshot, now)
-                log.info("restored %d live views from %s", restored, self.state_file)
+            self._journal, replayed = await open_state(self, self.state_file, now)
+            if replayed:
+                await self.save(now)  # compacted: the replayed journals are deleted
         self._updated_at = now
 
     async def close(self, now: float) -> None:
         await self.save(now)
+        if self._journal is not None:
+            await self._journal.close()
+            self._journal = None
 
     async def save(self, now: float) -> None:
-        if self.state_file is None:
-            return
-        async with self._save_lock:
-            snapshot = Snapshot(
-                saved_at=now,
-                environments=self._environments.values(),
-                contents=self._contents.values(),
-                partitions=[snapshot_table(t) for t in self._tables],
-            )
-            await asyncio.to_thread(write_snapshot, self.state_file, snapshot)
+        if self.state_file is not None:
+            async with self._save_lock:
+                await save_state(self, self.state_file, self._journal, now)
 
-    def _restore(self, snapshot: Snapshot, now: float) -> int:
-        """Add the saved views still inside the window; counters follow from them."""
-        window = self.liveness_window
-        environments, contents = snapshot.environments, snapshot.contents
-        restored = 0
-        for part in snapshot.partitions:
-            c = part.columns
-            last_seen, env = c["last_seen"], c["env"]
-            video, asset, playback, live = c["video"], c["asset"], c["playback"], c["live"]
-            viewer, flags, highest, seen = c["viewer"], c["flags"], c["highest"], c["seen"]
-            for key, row in zip(part.keys, part.rows, strict=True):
-                if now - last_seen[row] > window:
-                    continue
-                table = self._tables[key % self._partitions]
-                if key in table.index:
-                    continue
-                environment_id = environments[env[row]]
-                if environment_id is None:
-                    continue
-                state = ViewState(
-                    flags[row],
-                    contents[video[row]],
-                    contents[asset[row]],
-                    contents[playback[row]],
-                    contents[live[row]],
-                    viewer[row],
-                )
-                self._add_view(
-                    table, key, last_seen[row], environment_id, state, highest[row], seen[row]
-                )
-                restored += 1
+    async def sync_journal(self, now: float) -> None:
+        """Force the journal to disk (the ``journal_fsync_interval`` timer)."""
+        if self._journal is not None:
+            await self._journal.sync()
+
+    def capture(self, now: float, journal: int) -> Snapshot:
+        """A copy of the whole state, taken on the loop in one go (array copies only)."""
+        return Snapshot(
+            saved_at=now,
+            journal=journal,
+            environments=self._environments.values(),
+            contents=self._contents.values(),
+            partitions=[snapshot_table(t) for t in self._tables],
+        )
+
+    def restore_row(
+        self,
+        key: int,
+        last_seen: float,
+        environment_id: str,
+        state: ViewState,
+        highest: int,
+        seen: int,
+        now: float,
+    ) -> bool:
+        """Put back one saved or journaled row, replacing the view's earlier row (keeping the
+        later last-seen time); False when it is past the window (and so left out)."""
+        table = self._tables[key % self._partitions]
+        row = table.index.get(key)
+        if row is not None:
+            last_seen = max(last_seen, table.last_seen[row])
+            self._remove(table, key, row)
+        if now - last_seen > self.liveness_window:
+            return False
+        self._add_view(table, key, last_seen, environment_id, state, highest, seen)
+        return True
+
+    def relink(self) -> None:
         for table in self._tables:
-            table.relink()  # added in file order; the sweeper needs last-seen order
-        return restored
+            table.relink()  # restored in file order; the sweeper needs last-seen order
