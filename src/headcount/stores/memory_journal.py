@@ -37,7 +37,7 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
@@ -48,6 +48,7 @@ __all__ = [
     "Journal",
     "JournalRecord",
     "decode_records",
+    "delete_journals",
     "encode_record",
     "journal_generations",
     "journal_path",
@@ -161,15 +162,21 @@ def journal_generations(state_file: Path) -> list[int]:
     return sorted(int(m.group(1)) for name in names if (m := pattern.fullmatch(name)))
 
 
-def read_journal(state_file: Path, generation: int) -> Iterator[JournalRecord]:
-    """Replay order for one generation; a torn tail is logged and left out."""
+def read_journal(state_file: Path, generation: int) -> list[JournalRecord]:
+    """One generation's records in replay order; a torn tail is logged and left out."""
     path = journal_path(state_file, generation)
     records, ignored = decode_records(path.read_bytes())
     if ignored:
         log.warning(
             "journal %s: the last %d bytes were cut short or damaged and are ignored", path, ignored
         )
-    return iter(records)
+    return records
+
+
+def delete_journals(state_file: Path, generations: Iterable[int]) -> None:
+    for generation in generations:
+        with contextlib.suppress(FileNotFoundError):
+            journal_path(state_file, generation).unlink()
 
 
 class Journal:
@@ -249,7 +256,4 @@ def retire(state_file: Path, fd: int | None, keep_from: int) -> None:
     journal's descriptor and delete every journal older than ``keep_from``."""
     if fd is not None:
         os.close(fd)
-    for generation in journal_generations(state_file):
-        if generation < keep_from:
-            with contextlib.suppress(FileNotFoundError):
-                journal_path(state_file, generation).unlink()
+    delete_journals(state_file, [g for g in journal_generations(state_file) if g < keep_from])

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from headcount.core.tracker import ViewState
 from headcount.stores.memory_journal import (
     Journal,
+    delete_journals,
     journal_generations,
     read_journal,
     retire,
@@ -88,17 +89,22 @@ async def open_state(store: MemoryLiveStore, state_file: Path, now: float) -> tu
     first = 0 if snapshot is None else snapshot.journal
     generations = await asyncio.to_thread(journal_generations, state_file)
     replayed = 0
+    spent = []  # journals nothing needs any more: in the snapshot already, or empty
     for generation in generations:
         if generation < first:
-            continue  # already in the snapshot: left over from a save cut short
+            spent.append(generation)  # left over from a save cut short before its deletes
+            continue
         try:
             records = await asyncio.to_thread(read_journal, state_file, generation)
         except OSError as exc:
             log.error("journal generation %d not replayed: %s", generation, exc)
             continue
+        if not records:
+            spent.append(generation)
         for r in records:
             store.restore_row(r.key, r.last_seen, r.environment_id, r.state, r.highest, r.seen, now)
             replayed += 1
+    await asyncio.to_thread(delete_journals, state_file, spent)
     store.relink()
     if snapshot is not None or replayed:
         log.info(
