@@ -6,6 +6,7 @@ are written before ``ingest`` returns)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from headcount.core.identity import view_key
 from headcount.core.tracker import ENDED, PAUSED, STARTED, ViewState
+from headcount.stores.interning import Interner
 from headcount.stores.live import LiveStats
 from headcount.stores.memory import MemoryLiveStore
 from headcount.stores.memory_journal import (
@@ -31,11 +33,11 @@ Row = tuple[float, str | None, ViewState, int, int]
 def rows(store: MemoryLiveStore) -> dict[int, Row]:
     """Every view the store holds: key -> (last seen, environment, state, highest, seen)."""
     out = {}
-    for table in store._tables:
+    for table in store.tables:
         for key, row in table.index.items():
             out[key] = (
                 table.last_seen[row],
-                store._environments.value(table.env[row]),
+                store.environments.value(table.env[row]),
                 store._state(table, row),
                 table.highest[row],
                 table.seen[row],
@@ -176,3 +178,48 @@ async def test_a_clean_stop_leaves_a_snapshot_and_an_empty_journal(tmp_path: Pat
     await again.start(T0 + 2)
     assert await video(again) == (1, 1)
     assert names(tmp_path) == ["live.json", "live.json.journal-000003"]
+
+
+async def test_changes_made_while_a_save_copies_partitions_come_back(tmp_path: Path) -> None:
+    state = tmp_path / "live.json"
+    first = MemoryLiveStore(state_file=state, partitions=8)
+    await first.start(T0)
+    await first.ingest(
+        ENV, [start(f"v{i}", video=f"only-{i}", viewer=f"c{i}") for i in range(40)], T0
+    )
+    saving = asyncio.create_task(first.save(T0 + 1))
+    await asyncio.sleep(0)  # the save has rotated the journal and copied one partition
+    assert not saving.done()
+    # Meanwhile: views end, views move to another video (the old video ids lose their last
+    # user, so their codes would be free for the next new id) and views start on new ids.
+    await first.ingest(ENV, [ev(f"v{i}", "viewend", 2) for i in range(0, 40, 3)], T0 + 1)
+    await first.ingest(
+        ENV, [ev(f"v{i}", "hb", 2, video_id=f"moved-{i}") for i in range(1, 40, 3)], T0 + 1
+    )
+    await first.ingest(
+        ENV, [start(f"n{i}", video=f"new-{i}", viewer="c0") for i in range(20)], T0 + 1
+    )
+    await saving
+    expected = rows(first)
+    del first
+    second = MemoryLiveStore(state_file=state, partitions=8)
+    await second.start(T0 + 2)
+    assert rows(second) == expected
+    for i in range(40):
+        assert await video(second, f"only-{i}") == ((1, 1) if i % 3 == 2 else (0, 0))
+        assert await video(second, f"moved-{i}") == ((1, 1) if i % 3 == 1 else (0, 0))
+    assert await video(second, "new-7") == (1, 1)
+
+
+def test_a_code_released_during_a_hold_keeps_its_value_until_unhold() -> None:
+    interner = Interner()
+    a = interner.acquire("a")
+    interner.hold()
+    interner.release(a)
+    assert interner.acquire("b") != a  # not reused while held
+    assert interner.values()[a] == "a"
+    assert interner.acquire("a") == a  # taken up again: the same code
+    interner.release(a)  # gone twice during the hold: forgotten once
+    interner.unhold()
+    assert interner.values()[a] is None and interner.code("a") is None
+    assert interner.acquire("c") == a  # free again after the hold

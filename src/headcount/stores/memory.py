@@ -44,7 +44,6 @@ from headcount.stores.live import Counts, IngestResult, LiveStats
 from headcount.stores.memory_counters import Counters
 from headcount.stores.memory_journal import Journal, encode_record
 from headcount.stores.memory_persistence import open_state, save_state
-from headcount.stores.memory_snapshot import Snapshot, snapshot_table
 from headcount.stores.view_table import NIL, ViewTable
 
 __all__ = ["MemoryLiveStore"]
@@ -73,11 +72,11 @@ class MemoryLiveStore:
         self.liveness_window = liveness_window
         self.count_paused = count_paused
         self.state_file = Path(state_file) if state_file else None
-        self._partitions = partitions
+        self.partitions = partitions
         row_numbers: list[int] = []  # shared by the partitions (see ViewTable)
-        self._tables = [ViewTable(row_numbers) for _ in range(partitions)]
-        self._environments = Interner()
-        self._contents = Interner()
+        self.tables = [ViewTable(row_numbers) for _ in range(partitions)]
+        self.environments = Interner()
+        self.contents = Interner()
         self._counters: Counters[CounterKey] = Counters()
         self._happening = 0
         self._updated_at = 0.0
@@ -112,16 +111,16 @@ class MemoryLiveStore:
 
     def counts_now(self, environment_id: str, id_type: str, id_value: str) -> Counts:
         """:meth:`counts` without the coroutine (the counters are always up to date)."""
-        env = self._environments.code(environment_id)
+        env = self.environments.code(environment_id)
         type_index = _ID_TYPE_INDEX.get(id_type)
-        content = self._contents.code(id_value)
+        content = self.contents.code(id_value)
         if env is None or type_index is None or content is None:
             return _ZERO
         views, viewers = self._counters.counts((env, type_index, content))
         return Counts(views, viewers) if views else _ZERO
 
     async def stats(self) -> LiveStats:
-        return LiveStats(views=sum(len(t) for t in self._tables), happening=self._happening)
+        return LiveStats(views=sum(len(t) for t in self.tables), happening=self._happening)
 
     # -- events --------------------------------------------------------------------------
 
@@ -135,9 +134,9 @@ class MemoryLiveStore:
     ) -> IngestResult:
         """:meth:`ingest` without the coroutine: memory never waits."""
         window = self.liveness_window
-        partitions = self._partitions
-        tables = self._tables
-        contents = self._contents.by_code()
+        partitions = self.partitions
+        tables = self.tables
+        contents = self.contents.by_code()
         duplicates = 0
         last_view_id = None
         key = 0
@@ -149,7 +148,7 @@ class MemoryLiveStore:
             table = tables[key % partitions]
             row = table.index.get(key)
             if row is not None and now - table.last_seen[row] > window:
-                self._remove(table, key, row)  # silent too long: gone, even if not swept yet
+                self.remove_view(table, key, row)  # silent too long: gone, even if not swept yet
                 row = None
             if row is None:
                 self._insert(table, key, environment_id, event, now)
@@ -210,14 +209,14 @@ class MemoryLiveStore:
         stopping at the first live one (see the module docstring for a clock stepping back)."""
         window = self.liveness_window
         removed = visited = 0
-        for table in self._tables:
+        for table in self.tables:
             last_seen, keys = table.last_seen, table.key
             row = table.head
             while row != NIL:
                 visited += 1
                 if now - last_seen[row] <= window:
                     break
-                self._remove(table, keys[row], row)  # unlinks it: the next one is the head
+                self.remove_view(table, keys[row], row)  # unlinks it: the next one is the head
                 removed += 1
                 row = table.head
             await asyncio.sleep(0)  # one partition at a time: requests run in between
@@ -228,7 +227,7 @@ class MemoryLiveStore:
     # -- transitions ---------------------------------------------------------------------
 
     def _state(self, table: ViewTable, row: int) -> ViewState:
-        value = self._contents.value
+        value = self.contents.value
         return ViewState(
             table.flags[row],
             value(table.video[row]),
@@ -247,11 +246,11 @@ class MemoryLiveStore:
     ) -> None:
         state = step(NEW_VIEW, event, first_seen=True)
         highest, seen = event.sequence or 0, 0 if event.sequence is None else 1
-        self._add_view(table, key, now, environment_id, state, highest, seen)
+        self.add_view(table, key, now, environment_id, state, highest, seen)
         if self._journal is not None:
             self._journal.append(encode_record(key, now, environment_id, state, highest, seen))
 
-    def _add_view(
+    def add_view(
         self,
         table: ViewTable,
         key: int,
@@ -261,8 +260,8 @@ class MemoryLiveStore:
         highest: int,
         seen: int,
     ) -> None:
-        env = self._environments.acquire(environment_id)
-        acquire = self._contents.acquire
+        env = self.environments.acquire(environment_id)
+        acquire = self.contents.acquire
         codes = (
             acquire(state.video_id),
             acquire(state.asset_id),
@@ -290,7 +289,7 @@ class MemoryLiveStore:
                 after.viewer,
             )
         if new_codes is not old_codes:
-            release = self._contents.release
+            release = self.contents.release
             for old, new in zip(old_codes, new_codes, strict=True):
                 if old != new:
                     release(old)
@@ -303,7 +302,7 @@ class MemoryLiveStore:
                 encode_record(
                     table.key[row],
                     table.last_seen[row],
-                    self._environments.value(env) or "",
+                    self.environments.value(env) or "",
                     after,
                     table.highest[row],
                     table.seen[row],
@@ -312,7 +311,7 @@ class MemoryLiveStore:
 
     def _recode(self, codes: Codes, before: ViewState, after: ViewState) -> Codes:
         """Codes for ``after``'s content ids, acquiring only the ones that changed."""
-        acquire = self._contents.acquire
+        acquire = self.contents.acquire
         return (
             codes[0] if after.video_id == before.video_id else acquire(after.video_id),
             codes[1] if after.asset_id == before.asset_id else acquire(after.asset_id),
@@ -322,16 +321,16 @@ class MemoryLiveStore:
             else acquire(after.live_stream_id),
         )
 
-    def _remove(self, table: ViewTable, key: int, row: int) -> None:
+    def remove_view(self, table: ViewTable, key: int, row: int) -> None:
         env = table.env[row]
         codes = table.ids(row)
         if is_happening(table.flags[row], self.count_paused):
             self._counters.transition(self._keys(env, codes), table.viewer[row], (), 0)
             self._happening -= 1
-        release = self._contents.release
+        release = self.contents.release
         for code in codes:
             release(code)
-        self._environments.release(env)
+        self.environments.release(env)
         table.delete(key, row)
 
     # -- persistence (memory_persistence.py) ----------------------------------------------
@@ -358,39 +357,3 @@ class MemoryLiveStore:
         """Force the journal to disk (the ``journal_fsync_interval`` timer)."""
         if self._journal is not None:
             await self._journal.sync()
-
-    def capture(self, now: float, journal: int) -> Snapshot:
-        """A copy of the whole state, taken on the loop in one go (array copies only)."""
-        return Snapshot(
-            saved_at=now,
-            journal=journal,
-            environments=self._environments.values(),
-            contents=self._contents.values(),
-            partitions=[snapshot_table(t) for t in self._tables],
-        )
-
-    def restore_row(
-        self,
-        key: int,
-        last_seen: float,
-        environment_id: str,
-        state: ViewState,
-        highest: int,
-        seen: int,
-        now: float,
-    ) -> bool:
-        """Put back one saved or journaled row, replacing the view's earlier row (keeping the
-        later last-seen time); False when it is past the window (and so left out)."""
-        table = self._tables[key % self._partitions]
-        row = table.index.get(key)
-        if row is not None:
-            last_seen = max(last_seen, table.last_seen[row])
-            self._remove(table, key, row)
-        if now - last_seen > self.liveness_window:
-            return False
-        self._add_view(table, key, last_seen, environment_id, state, highest, seen)
-        return True
-
-    def relink(self) -> None:
-        for table in self._tables:
-            table.relink()  # restored in file order; the sweeper needs last-seen order

@@ -37,10 +37,10 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final
 
 from headcount.core.tracker import ViewState
 
@@ -57,8 +57,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("headcount.live")
-
-T = TypeVar("T")
 
 _FRAME: Final = struct.Struct("<II")  # payload length, crc32 of the payload
 _ROW: Final = struct.Struct("<QdBQIQ")  # key, last_seen, flags, viewer, highest, seen
@@ -229,11 +227,10 @@ class Journal:
             except OSError as exc:
                 log.error("journal not synced to disk: %s", exc)
 
-    async def rotate(self, capture: Callable[[int], T]) -> tuple[int, T]:
-        """Start the next generation and, in the same instant (no ``await`` between them),
-        call ``capture(new generation)``: every change is either in what ``capture`` copies or
-        in the new journal. Returns the previous generation's file descriptor (sync it and
-        close it once the snapshot is safe: :func:`retire`) and what ``capture`` returned."""
+    async def rotate(self) -> tuple[int, int]:
+        """Start the next generation: every later change goes there. Returns the previous
+        generation's file descriptor (sync it and close it once a snapshot holds everything
+        before: :func:`retire`) and the new generation."""
         async with self._lock:
             if self.pending:
                 self.write()
@@ -241,7 +238,7 @@ class Journal:
             self.generation += 1
             self._fd = self._open(self.generation)
             self.broken = False
-            return old, capture(self.generation)
+            return old, self.generation
 
     async def close(self) -> None:
         async with self._lock:
