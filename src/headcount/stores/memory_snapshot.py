@@ -2,10 +2,11 @@
 
 Binary, so that saving a million views is memory copies and ``write`` calls (which run without
 the GIL in the saving thread), not a million Python objects or one long encode that would hold
-the event loop: ``MAGIC``, a u32 length and a small JSON header (format version, byte order,
-save time, the journal generation that follows this snapshot, the interned strings by code, and
-per partition its row count, free-row count and CRC-32), then per partition every column's raw
-array bytes followed by its free rows. Columns are in the machine's byte order, which the header
+the event loop: ``MAGIC``, then per partition every column's raw array bytes followed by its
+free rows, then a small JSON header (format version, byte order, save time, the journal
+generation that follows this snapshot, the interned strings by code, and per partition its row
+count, free-row count and CRC-32) and its u32 length, last (it is known once the columns are
+written, one partition at a time). Columns are in the machine's byte order, which the header
 records; a file from a machine with the other order is refused (the state is local to one
 server). The last-seen list (``prev``/``next``) is not saved: a restore rebuilds it from
 ``last_seen`` (:meth:`ViewTable.relink`); the rows in use are those not free.
@@ -96,40 +97,38 @@ def snapshot_table(table: ViewTable) -> PartitionSnapshot:
     )
 
 
-def _chunks(p: PartitionSnapshot) -> list[array[Any]]:
-    return [*(p.columns[name] for name in COLUMNS), p.free]
+def _blob(p: PartitionSnapshot) -> bytes:
+    return b"".join(memoryview(chunk).cast("B") for chunk in (*p.columns.values(), p.free))
 
 
 def write_snapshot(path: Path, snapshot: Snapshot) -> None:
-    crcs = []
-    for p in snapshot.partitions:
-        crc = 0
-        for chunk in _chunks(p):
-            crc = zlib.crc32(memoryview(chunk).cast("B"), crc)
-        crcs.append(crc)
-    header = orjson.dumps(
-        {
-            "format": FORMAT,
-            "version": VERSION,
-            "byteorder": sys.byteorder,
-            "saved_at": snapshot.saved_at,
-            "journal": snapshot.journal,
-            "environments": snapshot.environments,
-            "contents": snapshot.contents,
-            "partitions": [
-                {"rows": len(p.columns["key"]), "free": len(p.free), "crc": crc}
-                for p, crc in zip(snapshot.partitions, crcs, strict=True)
-            ],
-        }
-    )
+    # One blob per partition, so the thread spends its time in calls that let go of the GIL
+    # (the CRC of a large buffer, the write) and the event loop keeps running meanwhile.
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("wb") as f:
-        f.write(MAGIC + _LENGTH.pack(len(header)) + header)
+    crcs = []
+    with temporary.open("wb", buffering=0) as f:
+        f.write(MAGIC)
         for p in snapshot.partitions:
-            for chunk in _chunks(p):
-                f.write(memoryview(chunk).cast("B"))
-        f.flush()
+            blob = _blob(p)
+            crcs.append(zlib.crc32(blob))
+            f.write(blob)
+        header = orjson.dumps(
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "byteorder": sys.byteorder,
+                "saved_at": snapshot.saved_at,
+                "journal": snapshot.journal,
+                "environments": snapshot.environments,
+                "contents": snapshot.contents,
+                "partitions": [
+                    {"rows": len(p.columns["key"]), "free": len(p.free), "crc": crc}
+                    for p, crc in zip(snapshot.partitions, crcs, strict=True)
+                ],
+            }
+        )
+        f.write(header + _LENGTH.pack(len(header)))
         os.fsync(f.fileno())
     os.replace(temporary, path)
     directory = os.open(path.parent, os.O_RDONLY)
@@ -145,15 +144,17 @@ def read_snapshot(path: Path) -> Snapshot | None:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
-    if not raw.startswith(MAGIC):
+    if not raw.startswith(MAGIC) or len(raw) < len(MAGIC) + _LENGTH.size:
         raise SnapshotError("not a headcount live-state file of this version")
+    (length,) = _LENGTH.unpack_from(raw, len(raw) - _LENGTH.size)
+    end = len(raw) - _LENGTH.size - length  # where the columns end and the header starts
+    if end < len(MAGIC):
+        raise SnapshotError("cut short: no header at its end")
     try:
-        (length,) = _LENGTH.unpack_from(raw, len(MAGIC))
-        offset = len(MAGIC) + _LENGTH.size
-        document = orjson.loads(raw[offset : offset + length])
-        offset += length
-    except (struct.error, orjson.JSONDecodeError) as exc:
-        raise SnapshotError(f"unreadable header: {exc}") from None
+        document = orjson.loads(raw[end : len(raw) - _LENGTH.size])
+    except orjson.JSONDecodeError as exc:
+        raise SnapshotError(f"cut short or damaged: unreadable header ({exc})") from None
+    offset = len(MAGIC)
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise SnapshotError("not a headcount live-state file")
     if document.get("version") != VERSION:
@@ -170,8 +171,8 @@ def read_snapshot(path: Path) -> Snapshot | None:
             for name, code in [*COLUMNS.items(), ("free", "I")]:
                 column = array(code)
                 size = (free if name == "free" else rows) * column.itemsize
-                if offset + size > len(raw):
-                    raise SnapshotError("the file ends inside a column")
+                if offset + size > end:
+                    raise SnapshotError("the columns end before their header says")
                 column.frombytes(data[offset : offset + size])
                 check = zlib.crc32(data[offset : offset + size], check)
                 offset += size
