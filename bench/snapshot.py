@@ -18,15 +18,15 @@ import asyncio
 import gc
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.memory import _headcount_build, fresh_json
 from bench.report import Metric, Report, markdown_table
-from bench.servers import SERVER_CPU, BenchError
+from bench.servers import SERVER_CPU
 
 __all__ = ["SnapshotOptions", "run", "stall_here"]
 
@@ -43,8 +43,6 @@ class SnapshotOptions:
 
 def stall_here(views: int, videos: int) -> dict[str, float]:
     """Build the store in this process, then save it once with the probe running."""
-    from bench.memory import _headcount_build
-
     with tempfile.TemporaryDirectory() as directory:
         store, build, now = _headcount_build(views, videos)
         build()
@@ -87,27 +85,11 @@ def stall_here(views: int, videos: int) -> dict[str, float]:
         return asyncio.run(measure())
 
 
-def _measure_fresh(views: int, videos: int) -> dict[str, float]:
-    argv = [sys.executable, "-m", "bench.snapshot", str(views), str(videos)]
-    done = subprocess.run(
-        ["taskset", "-c", SERVER_CPU, *argv],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    if done.returncode != 0:
-        raise BenchError(f"snapshot stall failed: {done.stderr.strip()[-2000:]}")
-    result: dict[str, float] = json.loads(done.stdout)
-    return result
-
-
 def run(options: SnapshotOptions) -> Report:
     runs = []
     for i in range(options.runs):
         print(f"  save {i + 1}/{options.runs}...", flush=True)
-        runs.append(_measure_fresh(options.views, options.videos))
+        runs.append(fresh_json("bench.snapshot", str(options.views), str(options.videos)))
 
     def median(name: str) -> float:
         return statistics.median(r[name] for r in runs)

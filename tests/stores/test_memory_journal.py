@@ -18,6 +18,7 @@ from headcount.stores.interning import Interner
 from headcount.stores.live import LiveStats
 from headcount.stores.memory import MemoryLiveStore
 from headcount.stores.memory_journal import (
+    JournalRecord,
     decode_records,
     encode_record,
     journal_generations,
@@ -51,8 +52,8 @@ def names(directory: Path) -> list[str]:
 
 def test_a_record_round_trips_every_field() -> None:
     state = ViewState(STARTED | PAUSED, "vidé", None, "PB", "ls-1", 2**63 + 5)
-    data = encode_record(2**60 + 7, T0 + 0.25, "env-ü", state, 70000, 2**64 - 1)
-    data += encode_record(1, T0, "e", ViewState(0, None, None, None, None, 0), 0, 0)
+    data = encode_record(JournalRecord(2**60 + 7, T0 + 0.25, "env-ü", state, 70000, 2**64 - 1))
+    data += encode_record(JournalRecord(1, T0, "e", ViewState(0, None, None, None, None, 0), 0, 0))
     records, ignored = decode_records(data)
     assert ignored == 0
     first, second = records
@@ -64,7 +65,7 @@ def test_a_record_round_trips_every_field() -> None:
 @pytest.mark.parametrize("cut", [1, 5, 9, 30])
 def test_a_torn_last_record_is_ignored(cut: int) -> None:
     state = ViewState(STARTED, "vid", None, None, None, 0)
-    whole = [encode_record(k, T0, ENV, state, 1, 1) for k in (1, 2, 3)]
+    whole = [encode_record(JournalRecord(k, T0, ENV, state, 1, 1)) for k in (1, 2, 3)]
     data = b"".join(whole)
     records, ignored = decode_records(data[:-cut])
     assert [r.key for r in records] == [1, 2]

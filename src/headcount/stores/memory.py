@@ -42,7 +42,7 @@ from headcount.settings import Settings
 from headcount.stores.interning import Interner
 from headcount.stores.live import Counts, IngestResult, LiveStats
 from headcount.stores.memory_counters import Counters
-from headcount.stores.memory_journal import Journal, encode_record
+from headcount.stores.memory_journal import Journal, JournalRecord, encode_record
 from headcount.stores.memory_persistence import open_state, save_state
 from headcount.stores.view_table import NIL, ViewTable
 
@@ -248,7 +248,8 @@ class MemoryLiveStore:
         highest, seen = event.sequence or 0, 0 if event.sequence is None else 1
         self.add_view(table, key, now, environment_id, state, highest, seen)
         if self._journal is not None:
-            self._journal.append(encode_record(key, now, environment_id, state, highest, seen))
+            record = JournalRecord(key, now, environment_id, state, highest, seen)
+            self._journal.append(encode_record(record))
 
     def add_view(
         self,
@@ -300,12 +301,14 @@ class MemoryLiveStore:
         if self._journal is not None:
             self._journal.append(
                 encode_record(
-                    table.key[row],
-                    table.last_seen[row],
-                    self.environments.value(env) or "",
-                    after,
-                    table.highest[row],
-                    table.seen[row],
+                    JournalRecord(
+                        table.key[row],
+                        table.last_seen[row],
+                        self.environments.value(env) or "",
+                        after,
+                        table.highest[row],
+                        table.seen[row],
+                    )
                 )
             )
 

@@ -81,18 +81,19 @@ def _text(value: str | None) -> bytes:
     return _TEXT.pack(len(data) + 1) + data
 
 
-def encode_record(
-    key: int,
-    last_seen: float,
-    environment_id: str,
-    state: ViewState,
-    highest: int,
-    seen: int,
-) -> bytes:
+def encode_record(record: JournalRecord) -> bytes:
+    state = record.state
     payload = b"".join(
         (
-            _ROW.pack(key, last_seen, state.flags, state.viewer, highest, seen),
-            _text(environment_id),
+            _ROW.pack(
+                record.key,
+                record.last_seen,
+                state.flags,
+                state.viewer,
+                record.highest,
+                record.seen,
+            ),
+            _text(record.environment_id),
             _text(state.video_id),
             _text(state.asset_id),
             _text(state.playback_id),

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 from headcount.core.tracker import ViewState
 from headcount.stores.memory_journal import (
     Journal,
+    JournalRecord,
     delete_journals,
     journal_generations,
     read_journal,
@@ -78,18 +79,10 @@ async def capture(store: MemoryLiveStore, now: float, journal: int) -> Snapshot:
             interner.unhold()
 
 
-def restore_row(
-    store: MemoryLiveStore,
-    key: int,
-    last_seen: float,
-    environment_id: str,
-    state: ViewState,
-    highest: int,
-    seen: int,
-    now: float,
-) -> bool:
+def restore_row(store: MemoryLiveStore, saved: JournalRecord, now: float) -> bool:
     """Put back one saved or journaled row, replacing the view's earlier row (keeping the
     later last-seen time); False when it is past the window (and so left out)."""
+    key, last_seen = saved.key, saved.last_seen
     table = store.tables[key % store.partitions]
     row = table.index.get(key)
     if row is not None:
@@ -97,7 +90,9 @@ def restore_row(
         store.remove_view(table, key, row)
     if now - last_seen > store.liveness_window:
         return False
-    store.add_view(table, key, last_seen, environment_id, state, highest, seen)
+    store.add_view(
+        table, key, last_seen, saved.environment_id, saved.state, saved.highest, saved.seen
+    )
     return True
 
 
@@ -121,16 +116,10 @@ def _restore_snapshot(store: MemoryLiveStore, snapshot: Snapshot, now: float) ->
                 contents[live[row]],
                 viewer[row],
             )
-            restored += restore_row(
-                store,
-                keys[row],
-                last_seen[row],
-                environment_id,
-                state,
-                highest[row],
-                seen[row],
-                now,
+            saved = JournalRecord(
+                keys[row], last_seen[row], environment_id, state, highest[row], seen[row]
             )
+            restored += restore_row(store, saved, now)
     return restored
 
 
@@ -161,9 +150,7 @@ async def open_state(store: MemoryLiveStore, state_file: Path, now: float) -> tu
         if not records:
             spent.append(generation)
         for r in records:
-            restore_row(
-                store, r.key, r.last_seen, r.environment_id, r.state, r.highest, r.seen, now
-            )
+            restore_row(store, r, now)
             replayed += 1
     await asyncio.to_thread(delete_journals, state_file, spent)
     for table in store.tables:
