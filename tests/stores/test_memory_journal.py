@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
+import signal
 from pathlib import Path
 
 import pytest
@@ -224,3 +226,34 @@ def test_a_code_released_during_a_hold_keeps_its_value_until_unhold() -> None:
     interner.unhold()
     assert interner.values()[a] is None and interner.code("a") is None
     assert interner.acquire("c") == a  # free again after the hold
+
+
+async def test_a_journal_that_cannot_be_written_is_logged_and_restarted_by_the_next_save(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "live.json"
+    store = MemoryLiveStore(state_file=state)
+    await store.start(T0)
+    await store.ingest(ENV, [start("v1", viewer="c1")], T0)
+    journal = journal_path(state, journal_generations(state)[-1])
+    size = journal.stat().st_size
+    # A real write error: the file may not grow past its size (as on a full disk, EFBIG
+    # instead of ENOSPC); the signal the kernel sends with it is ignored, as by a server.
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        with caplog.at_level(logging.ERROR, logger="headcount.live"):
+            result = await store.ingest(ENV, [start("v2", viewer="c2")], T0 + 1)
+            await store.ingest(ENV, [start("v3", viewer="c3")], T0 + 2)  # not even tried
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert result.applied == 1 and await video(store) == (3, 3)  # counting goes on
+    assert caplog.text.count("not written") == 1
+    await store.save(T0 + 3)  # the snapshot holds everything; a fresh journal starts
+    await store.ingest(ENV, [start("v4", viewer="c4")], T0 + 4)
+    del store
+    restored = MemoryLiveStore(state_file=state)
+    await restored.start(T0 + 5)
+    assert await video(restored) == (4, 4)
