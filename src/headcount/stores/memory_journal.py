@@ -7,12 +7,14 @@ content ids or a new viewer identity — is appended here as the view's whole ro
 change (a result of :func:`headcount.core.tracker.step`, not its input): replay puts the row
 back as it was, with no rule restated. Heartbeats that change nothing but the last-seen time
 and the dedupe memory are not journaled (that is most traffic); a restarted server keeps the
-last-seen time of the latest record or snapshot, whichever is later.
+last-seen time of the latest record or snapshot, whichever is later. Expiry is not journaled
+either: a start applies the same liveness window to those times, which are never later than
+the true ones, so a view the sweeper removed stays removed.
 
 **Files.** ``<state file>.journal-<generation>`` (six digits). A snapshot names the generation
-that follows it; a save starts the next generation at the instant it copies the state, so every
-change is in the snapshot or in a journal it names, and the older journals are deleted once the
-snapshot is on disk. A start replays, in order, every generation from the snapshot's on.
+that follows it; a save starts the next generation before it copies the state (a partition at
+a time), so every change is in the snapshot or in a journal it names (or both: replaying a row
+is idempotent), and the older journals are deleted once the snapshot is on disk. A start replays, in order, every generation from the snapshot's on.
 
 **Records.** ``length u32 | crc32 u32 | payload``; the payload is the view's key, last-seen
 time, flags, viewer hash, dedupe memory and its five strings (environment id, the four content
