@@ -14,7 +14,8 @@ the true ones, so a view the sweeper removed stays removed.
 **Files.** ``<state file>.journal-<generation>`` (six digits). A snapshot names the generation
 that follows it; a save starts the next generation before it copies the state (a partition at
 a time), so every change is in the snapshot or in a journal it names (or both: replaying a row
-is idempotent), and the older journals are deleted once the snapshot is on disk. A start replays, in order, every generation from the snapshot's on.
+is idempotent), and the older journals are deleted once the snapshot is on disk. A start
+replays, in order, every generation from the snapshot's on.
 
 **Records.** ``length u32 | crc32 u32 | payload``; the payload is the view's key, last-seen
 time, flags, viewer hash, dedupe memory and its five strings (environment id, the four content
