@@ -1,4 +1,5 @@
-"""``python -m bench [counts] [ingest] [memory] [freshness] [stream] [redis]`` — run benchmarks.
+"""``python -m bench [counts] [ingest] [memory] [snapshot] [freshness] [stream] [redis]`` — run
+benchmarks.
 
 With no name, the default set runs (every benchmark but ``redis``, which needs redis-server and
 takes about 5 minutes of its own: run it by name).
@@ -23,8 +24,8 @@ from bench.report import Metric, Report, metrics_table
 from bench.servers import RESULTS_DIR, BenchError
 from bench.wrk import Method, require_wrk
 
-BENCHMARKS = ("counts", "ingest", "memory", "freshness", "stream", "redis")
-DEFAULT = ("counts", "ingest", "memory", "freshness", "stream")
+BENCHMARKS = ("counts", "ingest", "memory", "snapshot", "freshness", "stream", "redis")
+DEFAULT = ("counts", "ingest", "memory", "snapshot", "freshness", "stream")
 NEEDS_WRK = frozenset({"counts", "ingest", "redis"})
 
 
@@ -51,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--videos", type=int, default=10_000, help="videos for `memory` and `redis`"
+    )
+    parser.add_argument(
+        "--snapshot-views",
+        type=int,
+        default=200_000,
+        help="`snapshot`: views held while a save is timed (videos: one per 100)",
     )
     parser.add_argument(
         "--samples",
@@ -93,6 +100,12 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], Report]]:
 
         return module.run(module.MemoryOptions(args.views, args.videos, args.runs))
 
+    def snapshot() -> Report:
+        from bench import snapshot as module
+
+        views = args.snapshot_views
+        return module.run(module.SnapshotOptions(views, max(1, views // 100), args.runs))
+
     def freshness() -> Report:
         from bench import freshness as module
 
@@ -116,6 +129,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], Report]]:
         "counts": counts,
         "ingest": ingest,
         "memory": memory,
+        "snapshot": snapshot,
         "freshness": freshness,
         "stream": stream,
         "redis": redis,

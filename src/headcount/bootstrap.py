@@ -80,7 +80,8 @@ def register_store_latencies(runtime: Runtime) -> None:
 
 def register_live_jobs(runtime: Runtime) -> None:
     """The live store's background work: the sweeper (expires silent views, which moves
-    ``updated_at``) and periodic saves of live state (also saved on shutdown)."""
+    ``updated_at``), periodic saves of live state (also saved on shutdown) and, for the memory
+    store with a state file, the journal's fsync timer."""
     live = runtime.live
     metrics = runtime.metrics
     duration = metrics.histogram(
@@ -99,3 +100,6 @@ def register_live_jobs(runtime: Runtime) -> None:
     runtime.every("live-sweep", runtime.settings.sweep_interval, sweep)
     if runtime.settings.save_interval > 0:
         runtime.every("live-save", runtime.settings.save_interval, live.save)
+    if isinstance(live, MemoryLiveStore) and live.state_file is not None:
+        interval = runtime.settings.journal_fsync_interval
+        runtime.every("live-journal-fsync", interval, live.sync_journal)

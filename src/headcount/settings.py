@@ -194,10 +194,24 @@ SETTINGS: tuple[Setting, ...] = (
         "state_file",
         ".headcount/live-state.json",
         click.STRING,
-        "Where the memory live store saves its views on shutdown and periodically "
-        "(empty to disable).",
+        "Where the memory live store saves its views on shutdown and periodically, with a "
+        "journal of the changes since beside it (`<file>.journal-N`); empty to disable both. "
+        "See docs/deployment.md#crash-safety-of-the-memory-live-store.",
     ),
-    Setting("save_interval", 30.0, _SECONDS, "Seconds between periodic saves of the live state."),
+    Setting(
+        "save_interval",
+        30.0,
+        _SECONDS,
+        "Seconds between snapshots of the live state (the journal keeps what changed since).",
+    ),
+    Setting(
+        "journal_fsync_interval",
+        1.0,
+        _SECONDS,
+        "Seconds between forcing the memory live store's journal to disk: the most a power loss "
+        "can take back (a killed process loses nothing: the journal is written before each "
+        "answer).",
+    ),
     Setting(
         "max_body_bytes",
         2 * 1024 * 1024,
@@ -358,6 +372,7 @@ class Settings:
     stream_keepalive: float
     state_file: str
     save_interval: float
+    journal_fsync_interval: float
     max_body_bytes: int
     max_url_bytes: int
     max_header_bytes: int
