@@ -21,8 +21,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from headcount.cli.configure import effective_settings
 from headcount.errors import HeadcountError
-from headcount.settings import load_settings
 from headcount.stores.control import ControlStore
 from headcount.stores.sql import open_control_store, sql_url
 
@@ -114,7 +114,7 @@ def open_store(database: str | None, *, create: bool = False) -> Iterator[Contro
     """The control store the server uses (``--database``, else ``HEADCOUNT_DATABASE_URL``,
     else the SQLite file under ``./.headcount/``). A SQLite file that does not exist is
     refused, not made empty, unless ``create`` (``headcount init``)."""
-    url = load_settings({"database_url": database}).database_url
+    url = effective_settings({"database_url": database}).database_url
     missing = _missing_sqlite_file(url)
     if missing is not None and not create:
         raise click.ClickException(
@@ -145,9 +145,15 @@ def echo_json(document: object) -> None:
 def table(*columns: str) -> Table:
     table = Table(show_edge=False, header_style="bold")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=True)
     return table
 
 
 def show(renderable: object) -> None:
-    Console(highlight=False).print(renderable)
+    """Print ``renderable``; a table at its natural width, even past the terminal's: its cells
+    (ids, keys) are copied and pasted, so they are never wrapped, folded or cut."""
+    console = Console(highlight=False)
+    if isinstance(renderable, Table):
+        natural = Console(width=100_000).measure(renderable).maximum
+        console = Console(highlight=False, width=max(console.width, natural))
+    console.print(renderable)
