@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,31 @@ class _Url(click.ParamType[str]):
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
         return str(value)
+
+
+class _Origins(click.ParamType[str]):
+    """``*``, or a comma list of origins (``https://www.example.com``, a port if not the
+    scheme's default), lower-cased as browsers send them in ``Origin``."""
+
+    name = "origins"
+    _ORIGIN = re.compile(
+        r"https?://[a-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?"
+    )
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        origins = [o.strip().lower() for o in str(value).split(",") if o.strip()]
+        if origins == ["*"]:
+            return "*"
+        bad = [o for o in origins if not self._ORIGIN.fullmatch(o)]
+        if not origins or bad:
+            self.fail(
+                f"{value!r} is not `*` or a comma list of origins: write e.g. "
+                "https://www.example.com,https://app.example.com:8443 (scheme, host and an "
+                "optional port; no path, no trailing slash).",
+                param,
+                ctx,
+            )
+        return ",".join(origins)
 
 
 _SECONDS = click.FloatRange(min=0, min_open=True)  # a duration: more than 0 seconds
@@ -190,6 +216,15 @@ SETTINGS: tuple[Setting, ...] = (
         "close idle connections, often after 30-60 s: keep it below theirs).",
     ),
     Setting(
+        "cors_origins",
+        "*",
+        _Origins(),
+        "Pages allowed to read /counts, /counts/stream and the collector's answers "
+        "(`Access-Control-Allow-Origin`): `*` (any, as Mux answers), or a comma list of "
+        "origins, each echoed to its own pages with `Vary: Origin`. Tokens, not origins, "
+        "guard the counts; see docs/deployment.md.",
+    ),
+    Setting(
         "state_file",
         ".headcount/live-state.json",
         click.STRING,
@@ -267,6 +302,7 @@ class Settings:
     sweep_interval: float
     snapshot_interval: float
     stream_keepalive: float
+    cors_origins: str
     state_file: str
     save_interval: float
     credentials_file: str

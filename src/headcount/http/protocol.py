@@ -56,7 +56,7 @@ from headcount.http.protocol_chain import SHUTTING_DOWN, ChainedProtocol, Waitin
 from headcount.http.reply import Reply
 from headcount.http.stream import Opened, Stream
 from headcount.http.stream_wire import STREAM_HEADERS
-from headcount.http.wire import INTERNAL_ERROR, head
+from headcount.http.wire import INTERNAL_ERROR
 
 __all__ = ["HotPathProtocol"]
 
@@ -81,6 +81,7 @@ class HotPathProtocol(ChainedProtocol):
             self._hot_app = app
             self._routes = app.hot_routes()
             self._awaited = app.awaited_routes
+            self._cors = app.cors
             self._max_body = app.max_body
         elif not HotPathProtocol._warned:
             HotPathProtocol._warned = True
@@ -132,6 +133,8 @@ class HotPathProtocol(ChainedProtocol):
         self._route = route
         self._query = query
         self._head_only = method == b"HEAD"
+        if not self._cors.any:  # the only reason to look at a hot request's headers
+            self._origin = next((v for n, v in self.headers if n == b"origin"), None)
         self._body = []
         self._size = 0
 
@@ -230,7 +233,7 @@ class HotPathProtocol(ChainedProtocol):
             # directly from now on, and the head must go first.
             self._outbox.flush()
             self.transport.write(
-                head(200, STREAM_HEADERS)
+                self._head(200, STREAM_HEADERS, waiting.origin)
                 + self._default_headers()
                 + b"connection: close\r\n\r\n"
                 + result.first
@@ -265,7 +268,7 @@ class HotPathProtocol(ChainedProtocol):
 
     def _write(self, reply: Reply) -> None:
         keep_alive = self._keeps_alive()
-        self._put(reply, keep_alive, self._head_only)
+        self._put(reply, keep_alive, self._head_only, self._origin)
         self.server_state.total_requests += 1
         if not keep_alive:
             return
