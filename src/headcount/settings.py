@@ -1,7 +1,8 @@
 """Every setting of Headcount, declared once.
 
-Each setting has a CLI flag, an environment variable ``HEADCOUNT_<NAME>`` and a line in the
-generated configuration reference (``docs/configuration.md``, made by
+Each setting has a CLI flag, an environment variable ``HEADCOUNT_<NAME>``, a key in the
+optional TOML config file (precedence and provenance: :mod:`headcount.settings_sources`) and a
+line in the generated configuration reference (``docs/configuration.md``, made by
 ``headcount settings --markdown``; a test keeps the two in step). Settings are data: they are
 loaded once, at start, into a frozen :class:`Settings`, and passed to whatever needs them.
 

@@ -3,7 +3,8 @@
 options, the control store they open, and how they print.
 
 The database is the one the server uses: ``--database``, else ``HEADCOUNT_DATABASE_URL``, else
-the SQLite file under ``./.headcount/`` of the current directory (where ``make run`` and
+``database_url`` in the config file ``HEADCOUNT_CONFIG`` names, else the SQLite file under
+``./.headcount/`` of the current directory (where ``make run`` and
 ``headcount serve`` keep it). A SQLite file that does not exist is refused with what to do,
 never silently created empty, except by ``headcount init``.
 """
@@ -36,6 +37,7 @@ __all__ = [
     "json_option",
     "now",
     "open_store",
+    "print_table",
     "show",
     "table",
 ]
@@ -112,8 +114,8 @@ def explain(exc: Exception) -> str:
 @contextlib.contextmanager
 def open_store(database: str | None, *, create: bool = False) -> Iterator[ControlStore]:
     """The control store the server uses (``--database``, else ``HEADCOUNT_DATABASE_URL``,
-    else the SQLite file under ``./.headcount/``). A SQLite file that does not exist is
-    refused, not made empty, unless ``create`` (``headcount init``)."""
+    else the config file's, else the SQLite file under ``./.headcount/``). A SQLite file that
+    does not exist is refused, not made empty, unless ``create`` (``headcount init``)."""
     url = effective_settings({"database_url": database}).database_url
     missing = _missing_sqlite_file(url)
     if missing is not None and not create:
@@ -149,11 +151,16 @@ def table(*columns: str) -> Table:
     return table
 
 
+def print_table(table: Table, console: Console | None = None) -> None:
+    """Print ``table`` at its natural width, even past the terminal's: its cells (ids, keys)
+    are copied and pasted, so they are never wrapped, folded or cut."""
+    stderr = console.stderr if console is not None else False
+    width = max(Console(stderr=stderr).width, Console(width=100_000).measure(table).maximum)
+    Console(stderr=stderr, width=width, highlight=False).print(table)
+
+
 def show(renderable: object) -> None:
-    """Print ``renderable``; a table at its natural width, even past the terminal's: its cells
-    (ids, keys) are copied and pasted, so they are never wrapped, folded or cut."""
-    console = Console(highlight=False)
     if isinstance(renderable, Table):
-        natural = Console(width=100_000).measure(renderable).maximum
-        console = Console(highlight=False, width=max(console.width, natural))
-    console.print(renderable)
+        print_table(renderable)
+    else:
+        Console(highlight=False).print(renderable)

@@ -10,6 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from headcount.cli.common import print_table
 from headcount.sim.audience import Audience
 from headcount.sim.runner import RunProgress
 from headcount.sim.server_counts import ServerCounts
@@ -199,7 +200,8 @@ def print_summary(console: Console, summary: dict[str, Any], top: int) -> None:
                 f"[{style}]{seen['viewers'] if seen else '-'}[/]",
             ]
         table.add_row(*cells)
-    console.print(table)
+    # Ids are pasted into `headcount token sign`: never cut, even past a narrow terminal.
+    print_table(table, console)
     console.print(
         f"seed {summary['seed']}: {summary['posts']:,} POSTs, {summary['events']:,} events, "
         f"{summary['errors']:,} errors, {summary['rejected_events']:,} rejected events; "
