@@ -1,7 +1,8 @@
 """Every setting of Headcount, declared once.
 
-Each setting has a CLI flag, an environment variable ``HEADCOUNT_<NAME>`` and a line in the
-generated configuration reference (``docs/configuration.md``, made by
+Each setting has a CLI flag, an environment variable ``HEADCOUNT_<NAME>``, a key in the
+optional TOML config file (precedence and provenance: :mod:`headcount.settings_sources`) and a
+line in the generated configuration reference (``docs/configuration.md``, made by
 ``headcount settings --markdown``; a test keeps the two in step). Settings are data: they are
 loaded once, at start, into a frozen :class:`Settings`, and passed to whatever needs them.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,31 @@ class _Url(click.ParamType[str]):
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
         return str(value)
+
+
+class _Origins(click.ParamType[str]):
+    """``*``, or a comma list of origins (``https://www.example.com``, a port if not the
+    scheme's default), lower-cased as browsers send them in ``Origin``."""
+
+    name = "origins"
+    _ORIGIN = re.compile(
+        r"https?://[a-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?"
+    )
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        origins = [o.strip().lower() for o in str(value).split(",") if o.strip()]
+        if origins == ["*"]:
+            return "*"
+        bad = [o for o in origins if not self._ORIGIN.fullmatch(o)]
+        if not origins or bad:
+            self.fail(
+                f"{value!r} is not `*` or a comma list of origins: write e.g. "
+                "https://www.example.com,https://app.example.com:8443 (scheme, host and an "
+                "optional port; no path, no trailing slash).",
+                param,
+                ctx,
+            )
+        return ",".join(origins)
 
 
 _SECONDS = click.FloatRange(min=0, min_open=True)  # a duration: more than 0 seconds
@@ -191,6 +217,15 @@ SETTINGS: tuple[Setting, ...] = (
         "close idle connections, often after 30-60 s: keep it below theirs).",
     ),
     Setting(
+        "cors_origins",
+        "*",
+        _Origins(),
+        "Pages allowed to read /counts, /counts/stream and the collector's answers "
+        "(`Access-Control-Allow-Origin`): `*` (any, as Mux answers), or a comma list of "
+        "origins, each echoed to its own pages with `Vary: Origin`. Tokens, not origins, "
+        "guard the counts; see docs/deployment.md.",
+    ),
+    Setting(
         "state_file",
         ".headcount/live-state.json",
         click.STRING,
@@ -211,6 +246,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between forcing the memory live store's journal to disk: the most a power loss "
         "can take back (a killed process loses nothing: the journal is written before each "
         "answer).",
+    ),
+    Setting(
+        "credentials_file",
+        "",
+        click.STRING,
+        "Where the first start (and `headcount init`) writes the credentials it creates, "
+        "owner-only (0600), instead of printing the secret; `MUX_TOKEN_ID=...` lines that "
+        "Mux's CLI and SDKs read. An existing file is not overwritten (empty: print them).",
     ),
     Setting(
         "max_body_bytes",
@@ -354,8 +397,6 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
-_BY_NAME = {s.name: s for s in SETTINGS}
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -370,9 +411,11 @@ class Settings:
     sweep_interval: float
     snapshot_interval: float
     stream_keepalive: float
+    cors_origins: str
     state_file: str
     save_interval: float
     journal_fsync_interval: float
+    credentials_file: str
     max_body_bytes: int
     max_url_bytes: int
     max_header_bytes: int
@@ -404,30 +447,17 @@ class Settings:
 
 
 def load_settings(
-    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | None = None,
 ) -> Settings:
-    """Defaults, then ``HEADCOUNT_*`` variables, then explicit overrides (CLI flags)."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for setting in SETTINGS:
-        value = setting.default
-        if setting.env_var in env:
-            raw = env[setting.env_var]
-            try:
-                value = setting.parse(raw)
-            except ValueError as exc:
-                raise ValueError(f"{setting.env_var}: {exc}") from exc
-        values[setting.name] = value
-    for name, value in (overrides or {}).items():
-        if name not in _BY_NAME:
-            raise KeyError(f"unknown setting {name!r}")
-        if value is not None:
-            setting = _BY_NAME[name]
-            try:
-                values[name] = setting.parse(value)
-            except ValueError as exc:
-                raise ValueError(f"{setting.cli_flag}: {exc}") from exc
-    return Settings(**values)
+    """Explicit overrides (CLI flags), then ``HEADCOUNT_*`` variables, then the config file
+    (``config_file``, else ``HEADCOUNT_CONFIG``), then the defaults: see
+    :mod:`headcount.settings_sources`."""
+    from headcount.settings_sources import resolve
+
+    resolved = resolve(overrides, environ, config_file)
+    return Settings(**{name: r.value for name, r in resolved.items()})
 
 
 def settings_markdown() -> str:
@@ -436,10 +466,28 @@ def settings_markdown() -> str:
         "",
         "Generated by `headcount settings --markdown` from `src/headcount/settings.py`; "
         "do not edit by hand.",
-        "Every setting can be given as a CLI flag of `headcount serve` or as an environment "
-        "variable; a flag wins over the variable, the variable over the default.",
+        "Every setting can be given as a CLI flag of `headcount serve`, as an environment "
+        "variable, or as a key of the config file named by `--config PATH` or "
+        "`HEADCOUNT_CONFIG` (TOML, `name = value`; no file is read unless named). "
+        "A flag wins over the variable, the variable over the config file, the file over "
+        "the default; `headcount settings` shows each effective value and where it came from.",
         "",
-        "A value outside what a setting accepts is refused before the server starts.",
+        "A value outside what a setting accepts is refused before the server starts. In the "
+        "config file too: an unknown key or a bad value is refused with one line naming the "
+        "file, the key and what to write instead (exit 2). For example:",
+        "",
+        "```toml",
+        "# headcount serve --config /etc/headcount/headcount.toml",
+        'database_url = "postgresql://headcount@db.internal:5432/headcount"',
+        'live_url = "redis://redis.internal:6379/0"',
+        'host = "0.0.0.0"',
+        "workers = 4",
+        "count_paused = false",
+        "```",
+        "",
+        "Secrets are better kept out of it: libpq's `PGPASSWORD`/`.pgpass` for Postgres, or "
+        "the URL in `HEADCOUNT_DATABASE_URL` from a 0600 environment file. "
+        "`headcount settings` masks passwords in URLs and secret-named settings.",
         "",
         "| setting | flag | environment variable | default | accepts | meaning |",
         "|---|---|---|---|---|---|",

@@ -271,3 +271,14 @@ def test_settings_reach_the_worker_unchanged_through_the_environment() -> None:
         environ={},
     )
     assert load_settings(environ=settings_environment(settings)) == settings
+
+
+def test_ids_in_tables_are_never_wrapped_or_cut(database: str) -> None:
+    run("init", "--database", database)
+    listed = json.loads(run("environments", "list", "--database", database, "--json").output)
+    narrow = CliRunner().invoke(
+        main, ["environments", "list", "--database", database], env={"COLUMNS": "40"}
+    )
+    assert narrow.exit_code == 0, narrow.output
+    (row,) = [line for line in narrow.output.splitlines() if listed[0]["id"] in line]
+    assert listed[0]["env_key"] in row and listed[0]["name"] in row

@@ -3,19 +3,31 @@ a real ``headcount serve`` prints its tables (the JSON output is tested in tests
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from headcount.cli import main
-from tests.e2e.conftest import start_server
+from tests.e2e.conftest import LiveServer, free_port, start_server
 
 BASE = ["simulate", "--url", "http://127.0.0.1:9", "--env-key", "k1", "--duration", "1"]
 
 
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(main, list(args), catch_exceptions=False, env={})
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    server = start_server(tmp_path)
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 def test_a_window_too_short_for_heartbeats_is_refused_with_the_fix() -> None:
@@ -73,3 +85,38 @@ def test_a_short_run_prints_the_expected_and_the_server_counts(tmp_path: Path) -
     assert "expected /counts at the end of the run" in result.output
     assert "server" in result.output and "sim-video-1" in result.output
     assert "seed 5:" in result.output and " 0 errors" in result.output
+
+
+def test_a_run_whose_posts_all_fail_exits_1_and_says_why() -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = CliRunner().invoke(
+        main,
+        ["simulate", "--url", url, "--env-key", "k1", "--duration", "1", "--speed", "10"],
+        env={},
+    )
+    assert result.exit_code == 1, result.output
+    assert "POSTs failed (last: ClientConnectorError" in result.output
+    assert re.search(
+        r"^  \d+ x ClientConnectorError: nothing answers at --url$", result.output, re.M
+    )
+
+
+def test_rejected_events_exit_1_with_their_reason_and_progress_is_plain_lines(
+    live_server: LiveServer,
+) -> None:
+    args = ["--url", live_server.base_url, "--viewers", "3", "--duration", "1", "--speed", "10"]
+    result = invoke("simulate", *args, "--env-key", "not-an-env-key", "--json")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert summary["rejected_events"] > 0 and summary["errors"] == 0
+    assert summary["failures"] == {"rejected: unknown_env_key": summary["rejected_events"]}
+    assert "--env-key is not an environment of this server" in result.stderr
+    # No terminal here: progress is plain lines (on stderr with --json), not a redrawn table.
+    assert re.search(r"^progress: simulated 0/10 s, wall ", result.stderr, re.M)
+    assert re.search(
+        r"^done: simulated 10/10 s, wall .* 0 errors, \d+ rejected", result.stderr, re.M
+    )
+    good = invoke("simulate", *args, "--env-key", live_server.env_key)
+    assert good.exit_code == 0, good.output
+    assert "done: simulated 10/10 s" in good.output
+    assert " 0 errors, 0 rejected events" in good.output and "were rejected" not in good.output

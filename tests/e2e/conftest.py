@@ -30,7 +30,14 @@ import pytest
 
 from headcount.settings import SETTINGS
 
-__all__ = ["HEADCOUNT", "LiveServer", "free_port", "run_headcount", "start_server"]
+__all__ = [
+    "HEADCOUNT",
+    "LiveServer",
+    "free_port",
+    "fresh_server",
+    "run_headcount",
+    "start_server",
+]
 
 # The `headcount` console script of the interpreter running the tests (the project's venv).
 HEADCOUNT = str(Path(sys.executable).with_name("headcount"))
@@ -201,6 +208,26 @@ class LiveServer:
             os.killpg(self.process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(10)
+
+
+def fresh_server(directory: Path, database_url: str, **overrides: Any) -> LiveServer:
+    """A server not started yet, on a free port, whose first start bootstraps ``database_url``
+    itself (no ``headcount init``): its credentials are only what it prints (or writes)."""
+    port = free_port()
+    return LiveServer(
+        base_url=f"http://127.0.0.1:{port}",
+        port=port,
+        env_key="",
+        environment_id="",
+        token_id="",
+        token_secret="",
+        database_url=database_url,
+        state_file=directory / "live-state.json",
+        directory=directory,
+        overrides=overrides,
+        process=None,  # type: ignore[arg-type]  # set by launch()
+        log_path=directory / "serve.log",
+    )
 
 
 def start_server(

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import HEADCOUNT, LiveServer, free_port, start_server
+from tests.e2e.conftest import HEADCOUNT, free_port, fresh_server, start_server
 
 STOPPED = "Headcount stopped cleanly"
 
@@ -48,22 +48,7 @@ def test_restart_serves_the_same_database_on_the_same_port(tmp_path: Path) -> No
 
 def test_first_start_prints_working_credentials_once(tmp_path: Path) -> None:
     # No `headcount init`: the server bootstraps the database itself on its first start.
-    server = LiveServer(
-        base_url="",
-        port=0,
-        env_key="",
-        environment_id="",
-        token_id="",
-        token_secret="",
-        database_url=f"sqlite:///{tmp_path / 'fresh' / 'headcount.db'}",
-        state_file=tmp_path / "live-state.json",
-        directory=tmp_path,
-        overrides={},
-        process=None,  # type: ignore[arg-type]
-        log_path=tmp_path / "serve.log",
-    )
-    server.port = free_port()
-    server.base_url = f"http://127.0.0.1:{server.port}"
+    server = fresh_server(tmp_path, f"sqlite:///{tmp_path / 'fresh' / 'headcount.db'}")
     try:
         server.launch()
         first = server.log()

@@ -3,7 +3,8 @@
 options, the control store they open, and how they print.
 
 The database is the one the server uses: ``--database``, else ``HEADCOUNT_DATABASE_URL``, else
-the SQLite file under ``./.headcount/`` of the current directory (where ``make run`` and
+``database_url`` in the config file ``HEADCOUNT_CONFIG`` names, else the SQLite file under
+``./.headcount/`` of the current directory (where ``make run`` and
 ``headcount serve`` keep it). A SQLite file that does not exist is refused with what to do,
 never silently created empty, except by ``headcount init``.
 """
@@ -21,9 +22,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from headcount.cli.configure import effective_settings
 from headcount.errors import HeadcountError
 from headcount.log_config import configure_cli_logging
-from headcount.settings import load_settings
 from headcount.stores.control import ControlStore
 from headcount.stores.sql import open_control_store, sql_url
 
@@ -37,6 +38,7 @@ __all__ = [
     "json_option",
     "now",
     "open_store",
+    "print_table",
     "show",
     "table",
 ]
@@ -113,9 +115,9 @@ def explain(exc: Exception) -> str:
 @contextlib.contextmanager
 def open_store(database: str | None, *, create: bool = False) -> Iterator[ControlStore]:
     """The control store the server uses (``--database``, else ``HEADCOUNT_DATABASE_URL``,
-    else the SQLite file under ``./.headcount/``). A SQLite file that does not exist is
-    refused, not made empty, unless ``create`` (``headcount init``)."""
-    settings = load_settings({"database_url": database})
+    else the config file's, else the SQLite file under ``./.headcount/``). A SQLite file that
+    does not exist is refused, not made empty, unless ``create`` (``headcount init``)."""
+    settings = effective_settings({"database_url": database})
     configure_cli_logging(settings)  # the audit lines of what the command changes
     url = settings.database_url
     missing = _missing_sqlite_file(url)
@@ -148,9 +150,20 @@ def echo_json(document: object) -> None:
 def table(*columns: str) -> Table:
     table = Table(show_edge=False, header_style="bold")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=True)
     return table
 
 
+def print_table(table: Table, console: Console | None = None) -> None:
+    """Print ``table`` at its natural width, even past the terminal's: its cells (ids, keys)
+    are copied and pasted, so they are never wrapped, folded or cut."""
+    stderr = console.stderr if console is not None else False
+    width = max(Console(stderr=stderr).width, Console(width=100_000).measure(table).maximum)
+    Console(stderr=stderr, width=width, highlight=False).print(table)
+
+
 def show(renderable: object) -> None:
-    Console(highlight=False).print(renderable)
+    if isinstance(renderable, Table):
+        print_table(renderable)
+    else:
+        Console(highlight=False).print(renderable)

@@ -30,6 +30,13 @@ from headcount.cli.common import (
     show,
     table,
 )
+from headcount.cli.configure import effective_settings
+from headcount.cli.credentials import (
+    credentials_text,
+    overwrite_option,
+    refuse_existing,
+    write_credentials_file,
+)
 from headcount.stores.control import PERMISSIONS, AccessToken, Environment
 
 __all__ = ["access_tokens", "audit_token_created", "environments", "init"]
@@ -72,12 +79,42 @@ def audit_token_created(issued: IssuedAccessToken) -> None:
 @main.command("init")
 @click.option("--name", default=DEFAULT_ENVIRONMENT_NAME, show_default=True, help="Its name.")
 @database_option
+@click.option(
+    "--credentials-file",
+    "credentials_file",
+    default=None,
+    metavar="PATH",
+    help="Write the credentials to PATH (0600) instead of printing the secret "
+    "[env HEADCOUNT_CREDENTIALS_FILE].",
+)
+@overwrite_option
 @json_option
-def init(name: str, database: str | None, as_json: bool) -> None:
+def init(
+    name: str,
+    database: str | None,
+    credentials_file: str | None,
+    overwrite_credentials: bool,
+    as_json: bool,
+) -> None:
     """Create an environment and an access token with the System permission."""
+    path = effective_settings({"credentials_file": credentials_file}).credentials_file
+    if path:
+        refuse_existing(path, overwrite_credentials)
     with open_store(database, create=True) as control:
         environment, issued = initialize(control, name, now())
     audit_token_created(issued)
+    secret = issued.secret
+    if path:
+        text = credentials_text(environment, issued, "`headcount init`")
+        try:
+            write_credentials_file(path, text, overwrite_credentials)
+        except OSError as exc:
+            raise click.ClickException(
+                f"could not write the credentials file {path} ({exc.strerror}); the access "
+                f"token {issued.token.id} was made: revoke it (`headcount access-tokens "
+                "revoke`) and try again."
+            ) from exc
+        secret = f"in {path} (MUX_TOKEN_SECRET, owner-only)"
     if as_json:
         echo_json(
             {
@@ -86,7 +123,8 @@ def init(name: str, database: str | None, as_json: bool) -> None:
                     "name": environment.name,
                     "env_key": environment.env_key,
                 },
-                "access_token": {"id": issued.token.id, "secret": issued.secret},
+                "access_token": {"id": issued.token.id, "secret": None if path else secret},
+                **({"credentials_file": path} if path else {}),
             }
         )
         return
@@ -96,7 +134,7 @@ def init(name: str, database: str | None, as_json: bool) -> None:
     grid.add_row("Environment", f"{environment.name} (id {environment.id})")
     grid.add_row("Env key", environment.env_key)
     grid.add_row("Access token id", issued.token.id)
-    grid.add_row("Access token secret", f"{issued.secret}  <- shown only now")
+    grid.add_row("Access token secret", secret if path else f"{secret}  <- shown only now")
     show(grid)
 
 

@@ -35,29 +35,22 @@ from headcount.bootstrap import check_live_url, is_memory_url
 from headcount.cli import main
 from headcount.cli.claim import bind_listener, lock_state_file
 from headcount.cli.common import explain
+from headcount.cli.configure import setting_options, settings_from_flags
 from headcount.cli.control import audit_token_created
+from headcount.cli.credentials import (
+    credentials_text,
+    overwrite_option,
+    refuse_existing,
+    write_credentials_file,
+)
 from headcount.errors import HeadcountError
 from headcount.log_config import configure_cli_logging, uvicorn_log_config
-from headcount.settings import SETTINGS, Settings, load_settings
+from headcount.settings import SETTINGS, Settings
+from headcount.settings_sources import masked
 from headcount.stores.control import Environment
 from headcount.stores.sql import open_control_store
 
 __all__ = ["serve", "settings_environment"]
-
-
-def _setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    # Raw strings, parsed and checked by each setting's own type (settings.py), so a flag and
-    # its HEADCOUNT_* variable accept exactly the same spellings.
-    for setting in reversed(SETTINGS):
-        shown = setting.default if setting.default != "" else "(empty)"
-        command = click.option(
-            setting.cli_flag,
-            setting.name,
-            default=None,
-            metavar="VALUE",
-            help=f"{setting.help} [env {setting.env_var}; default {shown}]",
-        )(command)
-    return command
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:
@@ -100,21 +93,35 @@ def demo_line(settings: Settings) -> str:
     return f"Demo: {url} (a video counted live beside <headcount-viewers>)" if url else ""
 
 
-def bootstrap_text(url: str, environment: Environment, issued: IssuedAccessToken) -> str:
-    """The first-start block. Plain lines, never wrapped or cut: the commands are pasted."""
+def bootstrap_text(
+    url: str, environment: Environment, issued: IssuedAccessToken, credentials_file: str = ""
+) -> str:
+    """The first-start block. Plain lines, never wrapped or cut: the commands are pasted. With
+    a credentials file, the secret is in the file only (kept logs never see it)."""
     token_id, secret = issued.token.id, issued.secret
     bold = functools.partial(click.style, bold=True)
+    if credentials_file:
+        heading = f"first start: the credentials are in {credentials_file}, owner-only"
+        secret_line = f"(in {credentials_file}: MUX_TOKEN_SECRET)"
+        curl = [
+            f"  set -a; . {credentials_file}; set +a",
+            f'  curl -X POST -u "$MUX_TOKEN_ID:$MUX_TOKEN_SECRET" {url}/system/v1/signing-keys',
+        ]
+    else:
+        heading = "first start: these credentials are shown once"
+        secret_line = secret
+        curl = [f"  curl -X POST -u {token_id}:{secret} {url}/system/v1/signing-keys"]
     return "\n".join(
         [
-            bold(f"Headcount is up at {url} (first start: these credentials are shown once)"),
+            bold(f"Headcount is up at {url} ({heading})"),
             "",
             f"  Environment          {environment.name} (id {environment.id})",
             f"  Env key              {environment.env_key}   (mux-embed's data.env_key)",
             f"  Access token id      {token_id}",
-            f"  Access token secret  {secret}",
+            f"  Access token secret  {secret_line}",
             "",
             bold("1. Create a signing key") + " (its private_key is returned once):",
-            f"  curl -X POST -u {token_id}:{secret} {url}/system/v1/signing-keys",
+            *curl,
             bold("2. Sign a viewer-counts token") + " with the key's id and private_key:",
             "  headcount token sign --id VIDEO_ID --type video_id --key-id KEY_ID "
             "--private-key PRIVATE_KEY",
@@ -131,13 +138,17 @@ def bootstrap_text(url: str, environment: Environment, issued: IssuedAccessToken
     )
 
 
-def _bootstrap_if_first_start(settings: Settings) -> tuple[Environment, IssuedAccessToken] | None:
-    """Migrate the control store; on a store with no environment yet, create the default one
-    and an access token with the System permission (the only time that secret is shown)."""
+def _bootstrap_if_first_start(
+    settings: Settings, before: Callable[[], None]
+) -> tuple[Environment, IssuedAccessToken] | None:
+    """Migrate the control store; on a store with no environment yet, call ``before`` (which
+    may refuse), then create the default environment and an access token with the System
+    permission (the only time that secret is shown)."""
     control = open_control_store(settings.database_url)
     try:
         if control.list_environments():
             return None
+        before()
         made = initialize(control, DEFAULT_ENVIRONMENT_NAME, int(time.time()))
     finally:
         control.close()
@@ -147,23 +158,14 @@ def _bootstrap_if_first_start(settings: Settings) -> tuple[Environment, IssuedAc
 
 
 @main.command("serve")
-@_setting_options
+@setting_options
 @click.option("--json", "as_json", is_flag=True, help="Print the start-up information as JSON.")
-def serve(as_json: bool, **raw: str | None) -> None:
+@overwrite_option
+def serve(
+    as_json: bool, overwrite_credentials: bool, config: str | None, **raw: str | None
+) -> None:
     """Run the server: collector, counts API and System API (uvicorn)."""
-    overrides: dict[str, Any] = {}
-    for setting in SETTINGS:
-        value = raw[setting.name]
-        if value is None:
-            continue
-        try:
-            overrides[setting.name] = setting.parse(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint=setting.cli_flag) from exc
-    try:
-        settings = load_settings(overrides)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+    settings = settings_from_flags(raw, config)
     log_level = settings.log_level  # one of the choices, lower case (settings.py checks)
     _check_live_store(settings)
     if settings.database_url.startswith("memory://"):
@@ -179,11 +181,27 @@ def serve(as_json: bool, **raw: str | None) -> None:
     # Both are held while this function runs, which is the life of the server.
     listener = bind_listener(settings.host, settings.port)
     state_lock = lock_state_file(settings.state_file) if is_memory_url(settings.live_url) else None
+    credentials = settings.credentials_file
+
+    def check_credentials_file() -> None:
+        if credentials:
+            refuse_existing(credentials, overwrite_credentials)
+
     try:
-        first_start = _bootstrap_if_first_start(settings)
+        first_start = _bootstrap_if_first_start(settings, check_credentials_file)
     except (HeadcountError, ValueError) as exc:
         raise click.ClickException(explain(exc)) from exc
     url = public_url(settings)
+    if first_start is not None and credentials:
+        try:
+            text = credentials_text(*first_start, f"the first `headcount serve` at {url}")
+            write_credentials_file(credentials, text, overwrite_credentials)
+        except OSError as exc:
+            click.echo(bootstrap_text(url, *first_start))  # shown once rather than lost
+            raise click.ClickException(
+                f"could not write the credentials file {credentials} ({exc.strerror}); "
+                "they are printed above, this once."
+            ) from exc
     if as_json:
         bootstrap: dict[str, Any] | None = None
         if first_start is not None:
@@ -196,15 +214,18 @@ def serve(as_json: bool, **raw: str | None) -> None:
                 },
                 "access_token": {"id": issued.token.id, "secret": issued.secret},
             }
+            if credentials:  # the secret is in the file only
+                bootstrap["access_token"]["secret"] = None
+                bootstrap["credentials_file"] = credentials
         document = {"url": url, "demo_url": demo_url(settings), "bootstrap": bootstrap}
         click.echo(json.dumps(document), nl=True)
     else:
         if first_start is not None:
-            click.echo(bootstrap_text(url, *first_start))
+            click.echo(bootstrap_text(url, *first_start, credentials))
         else:
             click.echo(
                 f"Headcount listening on {url} "
-                f"(database {_without_password(settings.database_url)}).\n"
+                f"(database {masked('database_url', settings.database_url)}).\n"
                 "Credentials: `headcount init` creates an environment and an access token; "
                 "`headcount access-tokens create --environment ID` adds a token to one."
             )
@@ -231,16 +252,6 @@ def _with_descriptor_room(settings: Settings) -> Settings:
         err=True,
     )
     return settings.replace(max_connections=room)
-
-
-def _without_password(url: str) -> str:
-    """A database URL fit for a terminal or a log: the password masked."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL fails later, with its own message
-        return url
 
 
 def _check_live_store(settings: Settings) -> None:

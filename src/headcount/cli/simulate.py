@@ -17,25 +17,31 @@ Decisions the issue left open (see docs/simulator.md):
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import click
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
-from rich.table import Table
-from rich.text import Text
 
 from headcount.cli import main
+from headcount.cli.simulate_report import (
+    PlainProgress,
+    failure_lines,
+    print_summary,
+    progress_view,
+    run_summary,
+)
 from headcount.sim.audience import MIN_LIVENESS_WINDOW, Audience, AudiencePlan
 from headcount.sim.runner import AudienceRunner, RunProgress, aiohttp_sender
 from headcount.sim.server_counts import ServerCounts
-from headcount.stores.live import Counts
 
 SETTLE_WALL_SECONDS = 5.0
 SERVER_POLL_SECONDS = 2.0
@@ -55,106 +61,6 @@ def _private_key_text(value: str) -> str:
     return value
 
 
-def _progress_view(
-    audience: Audience,
-    progress: RunProgress,
-    top: int,
-    server: ServerCounts | None,
-    speed: float,
-) -> Group:
-    plan = audience.plan
-    expected = audience.expected_counts(progress.simulated)
-    totals = audience.expected.totals(progress.simulated)
-    stats = audience.stats
-    header = Text.assemble(
-        ("Headcount simulator ", "bold"),
-        f"simulated {progress.simulated:,.0f}/{plan.duration:,.0f} s  "
-        f"wall {progress.wall:,.1f}/{plan.duration / speed:,.1f} s  speed x{speed:g}\n",
-        f"POSTs {progress.posts:,}  events {progress.events:,}  ",
-        (f"errors {progress.errors:,}", "red" if progress.errors else ""),
-        f"  rejected events {progress.rejected_events:,}  "
-        f"simulated failures: {stats.lost} lost, {stats.unacknowledged} re-sent\n",
-        ("views happening ", "bold"),
-        f"{totals.views:,}",
-        ("  viewers ", "bold"),
-        f"{totals.viewers:,}",
-        f"  (tabs opened {stats.tabs:,}, views started {stats.views_started:,})",
-    )
-    if progress.last_error:
-        header.append(f"\nlast error: {progress.last_error}", style="red")
-    return Group(header, _counts_table(audience, expected, top, server))
-
-
-def _counts_table(
-    audience: Audience,
-    expected: dict[str, Counts],
-    top: int,
-    server: ServerCounts | None,
-) -> Table:
-    table = Table(title="top videos (expected)", title_justify="left")
-    # Ids are for copying into `headcount token sign`: never wrapped or cut.
-    table.add_column("video_id", no_wrap=True)
-    table.add_column("playback_id", no_wrap=True)
-    table.add_column("views", justify="right")
-    table.add_column("viewers", justify="right")
-    if server is not None:
-        table.add_column("server\nviews", justify="right")
-        table.add_column("server\nviewers", justify="right")
-    for video_id, counts in list(expected.items())[:top]:
-        row = [video_id, audience.playback_id(video_id), str(counts.views), str(counts.viewers)]
-        if server is not None:
-            seen = server.latest.get(video_id)
-            style = "green" if seen == counts else "yellow"
-            row += [
-                f"[{style}]{seen.views if seen else '-'}[/]",
-                f"[{style}]{seen.viewers if seen else '-'}[/]",
-            ]
-        table.add_row(*row)
-    return table
-
-
-def _summary(
-    audience: Audience,
-    progress: RunProgress,
-    server: ServerCounts | None,
-    options: dict[str, Any],
-) -> dict[str, Any]:
-    expected = audience.expected_counts()
-    totals = audience.expected.totals(audience.now)
-    videos = []
-    for video_id, counts in expected.items():
-        row: dict[str, Any] = {
-            "video_id": video_id,
-            "playback_id": audience.playback_id(video_id),
-            "views": counts.views,
-            "viewers": counts.viewers,
-        }
-        if server is not None and video_id in server.latest:
-            seen = server.latest[video_id]
-            row["server"] = {"views": seen.views, "viewers": seen.viewers}
-        videos.append(row)
-    stats = audience.stats
-    return {
-        **options,
-        "simulated_seconds": audience.plan.duration,
-        "posts": progress.posts,
-        "events": progress.events,
-        "errors": progress.errors,
-        "rejected_events": progress.rejected_events,
-        "last_error": progress.last_error,
-        "late_seconds": round(progress.late, 3),
-        "simulated_failures": {"lost": stats.lost, "unacknowledged": stats.unacknowledged},
-        "tabs": stats.tabs,
-        "views_started": stats.views_started,
-        "views": totals.views,
-        "viewers": totals.viewers,
-        # Abandoned views the server must have expired by the end of the run.
-        "expired_views": len(audience.expected.silent_views(audience.now)),
-        "server_error": server.error if server is not None else None,
-        "videos": videos,
-    }
-
-
 async def _simulate(
     plan: AudiencePlan,
     *,
@@ -165,6 +71,7 @@ async def _simulate(
     private_key: str | None,
     console: Console,
     live_display: bool,
+    plain_echo: Callable[[str], None],
     options: dict[str, Any],
 ) -> dict[str, Any]:
     audience = Audience(plan)
@@ -198,11 +105,11 @@ async def _simulate(
                 with Live(console=console, refresh_per_second=4, transient=True) as live:
 
                     def show(progress: RunProgress) -> None:
-                        live.update(_progress_view(audience, progress, top, server, speed))
+                        live.update(progress_view(audience, progress, top, server, speed))
 
                     progress = await runner.run(show)
             else:
-                progress = await runner.run()
+                progress = await runner.run(PlainProgress(audience, plain_echo))
         finally:
             if poller is not None:
                 poller.cancel()
@@ -215,7 +122,7 @@ async def _simulate(
             await server.aclose()
     finally:
         await session.close()
-    return _summary(audience, progress, server, options)
+    return run_summary(audience, progress, server, options)
 
 
 @main.command("simulate")
@@ -346,48 +253,16 @@ def simulate(
             private_key=private_key,
             console=console,
             live_display=console.is_terminal,
+            plain_echo=functools.partial(click.echo, err=as_json),
             options=options,
         )
     )
     if as_json:
         click.echo(json.dumps(summary, indent=2))
-        return
-    _print_summary(console, summary, top)
-
-
-def _print_summary(console: Console, summary: dict[str, Any], top: int) -> None:
-    with_server = any("server" in row for row in summary["videos"])
-    table = Table(title="expected /counts at the end of the run", title_justify="left")
-    for column in ("video_id", "playback_id", "views", "viewers"):
-        if column in ("views", "viewers"):
-            table.add_column(column, justify="right")
-        else:
-            table.add_column(column, no_wrap=True)
-    if with_server:
-        table.add_column("server\nviews", justify="right")
-        table.add_column("server\nviewers", justify="right")
-    for row in summary["videos"][:top]:
-        cells = [row["video_id"], row["playback_id"], str(row["views"]), str(row["viewers"])]
-        if with_server:
-            seen = row.get("server")
-            style = "green" if seen == {"views": row["views"], "viewers": row["viewers"]} else "red"
-            cells += [
-                f"[{style}]{seen['views'] if seen else '-'}[/]",
-                f"[{style}]{seen['viewers'] if seen else '-'}[/]",
-            ]
-        table.add_row(*cells)
-    console.print(table)
-    console.print(
-        f"seed {summary['seed']}: {summary['posts']:,} POSTs, {summary['events']:,} events, "
-        f"{summary['errors']:,} errors, {summary['rejected_events']:,} rejected events; "
-        f"{summary['views']:,} views happening, {summary['viewers']:,} viewers "
-        f"({summary['expired_views']:,} abandoned views expired). These counts hold for "
-        f"{summary['settle_seconds']:g} s after the run (then idle views expire)."
-    )
-    if summary["errors"]:
-        console.print(
-            f"[red]{summary['errors']} POSTs failed ({summary['last_error']}); the expected "
-            "counts assume they arrived.[/]"
-        )
-    if summary.get("server_error"):
-        console.print(f"[red]reading /counts failed: {summary['server_error']}[/]")
+    else:
+        print_summary(console, summary, top)
+    if summary["errors"] or summary["rejected_events"]:
+        if as_json:  # the lines on stderr; stdout stays one JSON document
+            for line in failure_lines(summary):
+                click.echo(line, err=True)
+        raise SystemExit(1)

@@ -30,7 +30,7 @@ from headcount.http.cold import cold_app
 from headcount.http.collector import CollectorEndpoint
 from headcount.http.counts import CountsEndpoint
 from headcount.http.limits import ConnectionLimits
-from headcount.http.reply import Reply, error_reply, preflight_reply
+from headcount.http.reply import CorsPolicy, Reply, error_reply, preflight_reply
 from headcount.http.stream import Opened, StreamHub
 from headcount.http.stream_wire import STREAM_HEADERS
 from headcount.runtime import Runtime
@@ -92,6 +92,7 @@ class HeadcountApp:
         self.access_log = settings.access_log
         # What one client may cost: applied by the hot-path protocol to every connection.
         self.limits = ConnectionLimits(settings, runtime.metrics)
+        self.cors = CorsPolicy(settings.cors_origins)
         self.counts: CountsEndpoint | None = (
             CountsEndpoint(runtime) if settings.serves("counts") else None
         )
@@ -211,6 +212,8 @@ class HeadcountApp:
         if kind != "http":
             await self.cold(scope, receive, send)
             return
+        if not self.cors.any:
+            send = self._cors_send(scope, send)
         if self.access_log:
             send = logged_send(scope, send)
         route = self._route(scope["method"], scope["path"])
@@ -236,6 +239,20 @@ class HeadcountApp:
             log.exception("Failed to answer %s %s", scope["method"], scope["path"])
             reply = _FAILED
         await _send_reply(scope, send, reply)
+
+    def _cors_send(self, scope: Scope, send: Send) -> Send:
+        """``send``, with the answer's CORS header set for the request's ``Origin`` (the
+        ``cors_origins`` setting; see :class:`~headcount.http.reply.CorsPolicy`)."""
+        origin = next((value for name, value in scope["headers"] if name == b"origin"), None)
+        cors = self.cors
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", ())]
+                message = {**message, "headers": cors.headers(headers, origin)}
+            await send(message)
+
+        return send_with_cors
 
     async def open_stream(self, query_string: bytes, now: float) -> Opened | Reply:
         """A stream to attach (:meth:`StreamHub.attach`) once its head and first bytes are

@@ -9,7 +9,8 @@ The element (``static/headcount-viewers.js``, docs/widget.md) is served twice:
   upgrade answers the old version 404). ``/widget/headcount-viewers.json`` names the current
   versioned URL and its ``integrity`` (subresource integrity) for pages that pin.
 
-Both have ``Access-Control-Allow-Origin: *``: a module script from another origin needs CORS.
+Both have ``Access-Control-Allow-Origin: *`` (or the page's origin, with ``cors_origins``): a
+module script from another origin needs CORS.
 
 ``/demo`` (setting ``demo``) plays a clip monitored by the real mux-embed (vendored, MIT) into
 this server's collector, beside the element counting it. Its tokens come from a signing key of
@@ -30,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 
 from headcount.errors import NotFound
 from headcount.http.demo_key import DEMO_VIDEO_ID, DemoKey
+from headcount.http.reply import CORS
 from headcount.runtime import Runtime
 
 __all__ = ["SHORT_CACHE", "WIDGET_NAME", "Widget", "page_routes"]
@@ -38,7 +40,7 @@ WIDGET_NAME = "headcount-viewers.js"
 SHORT_CACHE = 300  # s: the unversioned URL follows upgrades within minutes
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _JAVASCRIPT = "text/javascript; charset=utf-8"
-_CORS = {"access-control-allow-origin": "*"}
+_CORS = dict(CORS)  # the one CORS header (http/reply.py), set per Origin by cors_origins
 # Hosts mux-embed would post to over https although the page came over http: the demo sends
 # them to the one spelling it posts to over http, a bare localhost.
 _LOOPBACK_NAMES = frozenset({"127.0.0.1", "::1"})

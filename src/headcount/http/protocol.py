@@ -68,7 +68,7 @@ from headcount.http.protocol_limits import BODY, HEAD, IDLE, LimitedProtocol
 from headcount.http.reply import Reply
 from headcount.http.stream import Opened, Stream
 from headcount.http.stream_wire import STREAM_HEADERS
-from headcount.http.wire import INTERNAL_ERROR, WritesWhileOpen, head, unparsable
+from headcount.http.wire import INTERNAL_ERROR, WritesWhileOpen, unparsable
 
 __all__ = ["HotPathProtocol"]
 
@@ -94,6 +94,7 @@ class HotPathProtocol(LimitedProtocol):
             self._hot_app = app
             self._routes = app.hot_routes()
             self._awaited = app.awaited_routes
+            self._cors = app.cors
             self._max_body = app.max_body
         elif not HotPathProtocol._warned:
             HotPathProtocol._warned = True
@@ -146,6 +147,8 @@ class HotPathProtocol(LimitedProtocol):
         self._route = route
         self._query = query
         self._head_only = method == b"HEAD"
+        if not self._cors.any:  # the only reason to look at a hot request's headers
+            self._origin = next((v for n, v in self.headers if n == b"origin"), None)
         self._body = []
         self._size = 0
 
@@ -253,7 +256,7 @@ class HotPathProtocol(LimitedProtocol):
             # directly from now on, and the head must go first.
             self._outbox.flush()
             self.transport.write(
-                head(200, STREAM_HEADERS)
+                self._head(200, STREAM_HEADERS, waiting.origin)
                 + self._default_headers()
                 + b"connection: close\r\n\r\n"
                 + result.first
@@ -288,7 +291,7 @@ class HotPathProtocol(LimitedProtocol):
 
     def _write(self, reply: Reply) -> None:
         keep_alive = self._keeps_alive()
-        self._put(reply, keep_alive, self._head_only)
+        self._put(reply, keep_alive, self._head_only, self._origin)
         self.server_state.total_requests += 1
         if not keep_alive:
             return

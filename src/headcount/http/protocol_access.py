@@ -44,11 +44,11 @@ class AccessLoggedProtocol(HotPathProtocol):
             self._queued = False
         super()._take_asgi_way(body)
 
-    def _put(self, reply: Reply, keep_alive: bool, head_only: bool) -> None:
+    def _put(self, reply: Reply, keep_alive: bool, head_only: bool, origin: bytes | None) -> None:
         if self._unanswered:
             method, target, version = self._unanswered.popleft()
             log_request(self.client, method, target, version, reply[0])
-        super()._put(reply, keep_alive, head_only)
+        super()._put(reply, keep_alive, head_only, origin)
 
     def _hold_only_the_stream(self) -> None:
         # A stream's head was just written (not through _put): its request is answered.

@@ -18,7 +18,7 @@ from uvicorn.server import ServerState
 
 from headcount.errors import StoreUnavailable
 from headcount.http.app import HeadcountApp
-from headcount.http.reply import Reply, error_reply
+from headcount.http.reply import CorsPolicy, Reply, error_reply
 from headcount.http.wire import INTERNAL_ERROR, head, outbox
 
 __all__ = ["SHUTTING_DOWN", "ChainedProtocol", "Waiting"]
@@ -45,6 +45,7 @@ class Waiting:
         "head_only",
         "keep_alive",
         "message_event",
+        "origin",
         "reply",
         "request",
         "response_complete",
@@ -52,9 +53,10 @@ class Waiting:
         "then_400",
     )
 
-    def __init__(self, keep_alive: bool, head_only: bool) -> None:
+    def __init__(self, keep_alive: bool, head_only: bool, origin: bytes | None) -> None:
         self.keep_alive = keep_alive
         self.head_only = head_only
+        self.origin = origin  # the request's Origin, for the CORS header (cors_origins)
         self.response_complete = False
         self.disconnected = False
         self.message_event = asyncio.Event()
@@ -82,6 +84,8 @@ class ChainedProtocol(HttpToolsProtocol):
         self._chain: list[Waiting] = []
         self._query = b""  # of the request being parsed
         self._head_only = False
+        self._origin: bytes | None = None  # its Origin, read only when cors_origins lists some
+        self._cors = CorsPolicy("*")  # the app's, once it is known to be a HeadcountApp
         self._closing = False
         self._outbox = outbox(self.loop)
         # The default headers' bytes, rebuilt when uvicorn replaces the list (every second).
@@ -89,7 +93,7 @@ class ChainedProtocol(HttpToolsProtocol):
         self._defaults = b""
 
     def _new_waiting(self) -> Waiting:
-        waiting = Waiting(self._keeps_alive(), self._head_only)
+        waiting = Waiting(self._keeps_alive(), self._head_only, self._origin)
         self._chain.append(waiting)
         self.cycle = waiting  # type: ignore[assignment]  # a stand-in, see Waiting
         return waiting
@@ -152,7 +156,7 @@ class ChainedProtocol(HttpToolsProtocol):
                 return
             assert last.reply is not None
             keep_alive = last.keep_alive and not self._closing
-            self._put(last.reply, keep_alive, last.head_only)
+            self._put(last.reply, keep_alive, last.head_only, last.origin)
             if not keep_alive:
                 self.server_state.total_requests += 1
                 chain.clear()
@@ -176,13 +180,13 @@ class ChainedProtocol(HttpToolsProtocol):
             and self.parser.should_keep_alive()
         )
 
-    def _put(self, reply: Reply, keep_alive: bool, head_only: bool) -> None:
+    def _put(self, reply: Reply, keep_alive: bool, head_only: bool, origin: bytes | None) -> None:
         status, headers, body = reply
         self._outbox.put(
             self.transport,
             b"%b%b%b%b\r\n%b"
             % (
-                head(status, headers),
+                self._head(status, headers, origin),
                 self._default_headers(),
                 b"" if keep_alive else b"connection: close\r\n",
                 # A 204 carries no body and must not say how long it is (RFC 9110, 8.6).
@@ -191,6 +195,12 @@ class ChainedProtocol(HttpToolsProtocol):
             ),
             close=not keep_alive,
         )
+
+    def _head(self, status: int, headers: list[tuple[str, str]], origin: bytes | None) -> bytes:
+        """The reply's head, its CORS header set for ``origin`` unless every origin may read."""
+        if self._cors.any:
+            return head(status, headers)
+        return self._cors.head(head(status, headers), origin)
 
     def _default_headers(self) -> bytes:
         """uvicorn's default headers (``date``, maybe ``server``) as bytes, rebuilt when

@@ -294,13 +294,13 @@ class LimitedProtocol(ChainedProtocol):
             waiting.reply, waiting.keep_alive, waiting.head_only = refusal.reply, False, False
             self._write_chain()
         else:
-            self._put(refusal.reply, False, False)
+            self._put(refusal.reply, False, False, None)  # no Origin read: no CORS grant
 
     def send_400_response(self, msg: str) -> None:
         if self._refusal is None:
             super().send_400_response(msg)
         else:
-            self._put(self._refusal, False, False)
+            self._put(self._refusal, False, False, None)
 
 
 def _limits_of(app: Any) -> ConnectionLimits | None:

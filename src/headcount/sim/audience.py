@@ -106,7 +106,8 @@ class AudiencePlan:
         return min(40.0, self.liveness_window - _SILENCE_BESIDES_PAUSE)
 
     def video_id(self, rank: int) -> str:
-        return f"{self.video_prefix}{rank:0{len(str(self.videos))}d}"
+        # Not zero-padded: `sim-video-1` whatever --videos is, as the docs write it.
+        return f"{self.video_prefix}{rank}"
 
 
 @dataclass

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import aiohttp
 import httpx
@@ -57,6 +57,10 @@ class RunProgress:
     last_error: str | None = None
     late: float = 0.0
     finished: bool = False
+    # Why POSTs failed and events were rejected: ``"HTTP 503 service_unavailable"``,
+    # ``"ClientConnectorError"``, ``"rejected: unknown_env_key"``... → how many. One dict,
+    # shared by every progress of a run.
+    reasons: dict[str, int] = field(default_factory=dict)
 
 
 def httpx_sender(client: httpx.AsyncClient, url: str) -> Sender:
@@ -146,34 +150,63 @@ class AudienceRunner:
 
     async def _send(self, post: Post) -> None:
         error: str | None = None
-        rejected = 0
+        rejected: list[str] = []
         try:
             status, answer = await self.send(post.body(), CONTENT_TYPES[post.transport])
         except (httpx.HTTPError, aiohttp.ClientError, OSError) as exc:  # OSError: refused, reset...
             error = f"{type(exc).__name__}: {exc}"
+            reason = type(exc).__name__
         else:
             if status != 200:
                 error = f"HTTP {status}: {answer[:200].decode('utf-8', 'replace')}"
+                reason = f"HTTP {status} {_error_type(answer)}".rstrip()
             else:
-                rejected = _rejected_count(answer)
+                rejected = _rejected_reasons(answer)
         late = self._elapsed() - post.at / self.speed
         p = self.progress
+        if error is not None:
+            p.reasons[reason] = p.reasons.get(reason, 0) + 1
+        for why in rejected:
+            key = f"rejected: {why}"
+            p.reasons[key] = p.reasons.get(key, 0) + 1
         self.progress = replace(
             p,
             posts=p.posts + 1,
             events=p.events + len(post.events),
             errors=p.errors + (error is not None),
-            rejected_events=p.rejected_events + rejected,
+            rejected_events=p.rejected_events + len(rejected),
             last_error=error or p.last_error,
             late=max(p.late, late),
         )
 
 
-def _rejected_count(body: bytes) -> int:
-    """How many events the collector's answer says it rejected (``{"rejected": [...]}``)."""
+def _json(body: bytes) -> object:
     try:
-        document = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError:
-        return 0
-    rejected = document.get("rejected") if isinstance(document, dict) else None
-    return len(rejected) if isinstance(rejected, list) else 0
+        return None
+
+
+def _error_type(body: bytes) -> str:
+    """The ``type`` of a Mux error envelope (``{"error":{"type":...}}``), else ``""``."""
+    document = _json(body)
+    error = document.get("error") if isinstance(document, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    return kind if isinstance(kind, str) else ""
+
+
+def _rejected_reasons(body: bytes) -> list[str]:
+    """The reason of every event the collector's answer says it rejected
+    (``{"rejected": [{"index": i, "reason": ...}], "rejected_total": n}``; past the events it
+    names, ``"not named"``)."""
+    document = _json(body)
+    if not isinstance(document, dict) or not isinstance(document.get("rejected"), list):
+        return []
+    named = [
+        str(item.get("reason", "unknown")) if isinstance(item, dict) else "unknown"
+        for item in document["rejected"]
+    ]
+    total = document.get("rejected_total")
+    if isinstance(total, int) and total > len(named):
+        named += ["not named"] * (total - len(named))
+    return named
