@@ -1,0 +1,404 @@
+"""Every public endpoint of Headcount, as OpenAPI 3.1 path items: the one place to describe one.
+
+**Adding an endpoint** is one entry in :data:`PATHS` (its path as OpenAPI writes it, ``{name}``
+for a path parameter, and one :func:`operation` per method), plus any new schema in
+:mod:`headcount.http.openapi_schemas`. ``tests/http/test_openapi.py`` reads the app's routing
+tables and names every route served but not described here, and every path described here but
+not served. ``HEAD`` is answered wherever ``GET`` is and is not listed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from headcount.http.openapi_schemas import ref
+
+__all__ = ["PATHS", "TAGS", "operation"]
+
+Operation = dict[str, Any]
+
+TAGS: Final[list[dict[str, str]]] = [
+    {"name": "Collector", "description": "Beacons from video players (mux-embed) in."},
+    {"name": "Counts", "description": "Views and viewers of one id, for browsers and apps."},
+    {"name": "System", "description": "Signing keys, for your backend and Mux's SDKs."},
+    {"name": "Operations", "description": "Health, readiness and metrics, for operators."},
+    {"name": "Pages", "description": "The `<headcount-viewers>` element, the demo, this API."},
+]
+
+_ERRORS: Final[dict[int, str]] = {
+    400: "Bad parameters or body (`invalid_parameters`).",
+    401: "No access token, or a wrong one (`unauthorized`); carries `WWW-Authenticate`.",
+    403: "Refused: the access token lacks the permission, or the viewer-counts token was "
+    "refused (the error type says why).",
+    404: "No such resource here (`not_found`).",
+    413: "The body is larger than `max_body_bytes`, or holds more than 2,000 events.",
+    503: "A store Headcount depends on does not answer (`service_unavailable`); try again.",
+}
+
+_HEADERS: Final[dict[str, dict[str, Any]]] = {
+    "cors": {
+        "Access-Control-Allow-Origin": {
+            "description": "Always `*`: browsers call this from any origin.",
+            "required": True,
+            "schema": {"type": "string", "const": "*"},
+        }
+    },
+}
+
+
+def _error(status: int, cors: bool) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "description": _ERRORS[status],
+        "content": {"application/json": {"schema": ref("Error")}},
+    }
+    if cors:
+        answer["headers"] = _HEADERS["cors"]
+    return answer
+
+
+def _ok(
+    description: str, media_type: str, schema: dict[str, Any], *, cors: bool = False
+) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {media_type: {"schema": schema}},
+    }
+    if cors:
+        answer["headers"] = _HEADERS["cors"]
+    return answer
+
+
+def operation(
+    operation_id: str,
+    tag: str,
+    summary: str,
+    description: str,
+    responses: dict[int, dict[str, Any]],
+    *,
+    errors: tuple[int, ...] = (),
+    cors: bool = False,
+    parameters: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    system: bool = False,
+) -> Operation:
+    """One operation: its answers, then the error statuses it may give (each the envelope)."""
+    answers = {str(status): answer for status, answer in responses.items()}
+    answers.update({str(status): _error(status, cors) for status in errors})
+    document: Operation = {
+        "operationId": operation_id,
+        "tags": [tag],
+        "summary": summary,
+        "description": description,
+        "responses": answers,
+    }
+    if parameters:
+        document["parameters"] = parameters
+    if body is not None:
+        document["requestBody"] = body
+    if system:
+        document["security"] = [{"accessToken": []}]
+    return document
+
+
+def _preflight(operation_id: str, tag: str, methods: str) -> Operation:
+    return operation(
+        operation_id,
+        tag,
+        "CORS preflight",
+        f"Answers any preflight: `Access-Control-Allow-Methods: {methods}`, cached a day.",
+        {204: {"description": "Preflight allowed.", "headers": _HEADERS["cors"]}},
+    )
+
+
+# -- the collector -------------------------------------------------------------------------
+
+_BEACON_BODY: Final = {
+    "required": True,
+    "description": "`{\"metadata\":{...},\"events\":[{...}]}`. mux-embed sends it as "
+    "`text/plain` (no CORS preflight); any Content-Type is read the same way.",
+    "content": {
+        "text/plain": {"schema": {"type": "string", "description": "The JSON envelope."}},
+        "application/json": {"schema": ref("Beacon")},
+    },
+}
+
+
+def _collect(operation_id: str, where: str) -> Operation:
+    return operation(
+        operation_id,
+        "Collector",
+        f"Post beacons ({where})",
+        "Decodes every event (abbreviated or spelled-out keys), checks each on its own, "
+        "deduplicates by view and sequence number and counts. A well-formed envelope is "
+        "answered 200 even when every event is refused: any other status makes mux-embed "
+        "re-send the batch.",
+        {200: _ok("Events accepted or refused one by one.", "application/json",
+                  ref("CollectorAnswer"), cors=True)},
+        errors=(400, 413, 503),
+        cors=True,
+        body=_BEACON_BODY,
+    )
+
+
+# -- counts --------------------------------------------------------------------------------
+
+_TOKEN: Final = {
+    "name": "token",
+    "in": "query",
+    "required": True,
+    "description": "A viewer-counts JWT (RS256, `kid`, `aud` one of video_id, asset_id, "
+    "playback_id, live_stream_id, `sub` the id, `exp`) signed with one of your signing keys. "
+    "`TOKEN` (Mux's spelling) is read too.",
+    "schema": {"type": "string", "maxLength": 8192},
+}
+_TOKENS: Final = {
+    **_TOKEN,
+    "description": "Up to 32 viewer-counts tokens (see `GET /counts`); the events of the "
+    "token at 0-based position i are named `counts-<i>` when there are several.",
+    "schema": {"type": "array", "items": {"type": "string", "maxLength": 8192}, "maxItems": 32},
+    "style": "form",
+    "explode": True,
+}
+
+# -- the System API ------------------------------------------------------------------------
+
+_KEY_ID: Final = {"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_PAGING: Final = [
+    {
+        "name": "limit",
+        "in": "query",
+        "description": "Keys per page.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25},
+    },
+    {
+        "name": "page",
+        "in": "query",
+        "description": "Page number; past the end the list is empty.",
+        "schema": {"type": "integer", "minimum": 1, "default": 1},
+    },
+]
+
+
+def _signing_keys(prefix: str, suffix: str = "", *, legacy: bool = False) -> dict[str, Any]:
+    """The collection and the item, at ``prefix`` (legacy ones deprecated)."""
+
+    def op(name: str, *args: Any, **kwargs: Any) -> Operation:
+        found = operation(f"{name}{suffix}", "System", *args, system=True, **kwargs)
+        if legacy:
+            found["deprecated"] = True
+        return found
+
+    return {
+        prefix: {
+            "get": op(
+                "listSigningKeys",
+                "List signing keys",
+                "The environment's signing keys, oldest first, without private keys.",
+                {200: _ok("A page of keys.", "application/json", ref("SigningKeyList"))},
+                errors=(400, 401, 403, 503),
+                parameters=_PAGING,
+            ),
+            "post": op(
+                "createSigningKey",
+                "Create a signing key",
+                "A new 2048-bit RSA key; the only answer that holds its private key. A body "
+                "and query parameters are ignored.",
+                {201: _ok("The new key.", "application/json", ref("SigningKeyCreatedAnswer"))},
+                errors=(401, 403, 503),
+            ),
+        },
+        prefix + "/{key_id}": {
+            "get": op(
+                "getSigningKey",
+                "Get a signing key",
+                "One key of the environment, without its private key.",
+                {200: _ok("The key.", "application/json", ref("SigningKeyAnswer"))},
+                errors=(401, 403, 404, 503),
+                parameters=[_KEY_ID],
+            ),
+            "delete": op(
+                "deleteSigningKey",
+                "Delete a signing key",
+                "Its tokens are refused at once on this node, within about a second on others.",
+                {204: {"description": "Deleted."}},
+                errors=(401, 403, 404, 503),
+                parameters=[_KEY_ID],
+            ),
+        },
+    }
+
+
+def _plain(
+    operation_id: str, tag: str, summary: str, media_type: str, description: str = ""
+) -> Operation:
+    return operation(
+        operation_id,
+        tag,
+        summary,
+        description or summary + ".",
+        {200: _ok(summary + ".", media_type, {"type": "string"})},
+    )
+
+
+_VERSION: Final = {
+    "name": "version",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The first 16 hex digits of the script's SHA-256.",
+}
+
+PATHS: Final[dict[str, dict[str, Operation]]] = {
+    "/": {"post": _collect("postBeacons", "POST /"), "options": _preflight(
+        "preflightBeacons", "Collector", "POST, OPTIONS")},
+    "/collect": {"post": _collect("postBeaconsCollect", "POST /collect"), "options": _preflight(
+        "preflightBeaconsCollect", "Collector", "POST, OPTIONS")},
+    "/counts": {
+        "get": operation(
+            "getCounts",
+            "Counts",
+            "Read the counts of one id",
+            "Views and viewers of the id the token names, in the environment of its signing "
+            "key. Cacheable for the snapshot interval (`Cache-Control: public, max-age=N`).",
+            {200: _ok("The counts.", "application/json", ref("Counts"), cors=True)},
+            errors=(400, 403, 503),
+            cors=True,
+            parameters=[_TOKEN],
+        ),
+        "options": _preflight("preflightCounts", "Counts", "GET, OPTIONS"),
+    },
+    "/counts/stream": {
+        "get": operation(
+            "streamCounts",
+            "Counts",
+            "Stream the counts (Server-Sent Events)",
+            "`retry: 3000`, the first event at once, then one event per change (at most one "
+            "a second); each event's data is the `GET /counts` body. A refused token gets the "
+            "status and envelope `GET /counts` would give.",
+            {200: _ok("The event stream.", "text/event-stream", {"type": "string"}, cors=True)},
+            errors=(400, 403, 503),
+            cors=True,
+            parameters=[_TOKENS],
+        ),
+        "options": _preflight("preflightCountsStream", "Counts", "GET, OPTIONS"),
+    },
+    **_signing_keys("/system/v1/signing-keys"),
+    **_signing_keys("/video/v1/signing-keys", "Legacy", legacy=True),
+    "/system/v1/whoami": {
+        "get": operation(
+            "whoami",
+            "System",
+            "Who is calling",
+            "The calling access token, its environment and its permissions (Mux's CLI asks "
+            "this in `mux login`).",
+            {200: _ok("The caller.", "application/json", ref("Whoami"))},
+            errors=(401, 503),
+            system=True,
+        )
+    },
+    "/healthz": {
+        "get": operation(
+            "health",
+            "Operations",
+            "Liveness",
+            "200 while the process answers.",
+            {200: _ok("Alive.", "application/json", ref("Health"))},
+        )
+    },
+    "/readyz": {
+        "get": operation(
+            "ready",
+            "Operations",
+            "Readiness",
+            "200 when the live store answers and the node is not shutting down; balancers "
+            "send traffic only then.",
+            {200: _ok("Ready.", "application/json", ref("Ready"))},
+            errors=(503,),
+        )
+    },
+    "/metrics": {
+        "get": _plain("metrics", "Operations", "Prometheus metrics", "text/plain")
+    },
+    "/widget/headcount-viewers.js": {
+        "get": _plain(
+            "widgetScript", "Pages", "The <headcount-viewers> element", "text/javascript",
+            "The current version of the element, cached 5 minutes.",
+        )
+    },
+    "/widget/{version}/headcount-viewers.js": {
+        "get": operation(
+            "widgetScriptPinned",
+            "Pages",
+            "One version of the element",
+            "Immutable; an upgrade answers the old version 404.",
+            {200: _ok("The element.", "text/javascript", {"type": "string"})},
+            errors=(404,),
+            parameters=[_VERSION],
+        )
+    },
+    "/widget/headcount-viewers.json": {
+        "get": operation(
+            "widgetManifest",
+            "Pages",
+            "The element's versioned URL",
+            "The URL to pin and its subresource integrity.",
+            {200: _ok("The manifest.", "application/json", ref("WidgetManifest"), cors=True)},
+        )
+    },
+    "/demo": {
+        "get": operation(
+            "demo",
+            "Pages",
+            "The demo page",
+            "A clip counted live by mux-embed beside `<headcount-viewers>` (setting `demo`). "
+            "Asked for at a loopback address, it redirects to `localhost`.",
+            {
+                200: _ok("The page.", "text/html", {"type": "string"}),
+                302: {"description": "To the same page at `localhost` (mux-embed's http rule)."},
+            },
+            errors=(503,),
+        )
+    },
+    "/demo/token": {
+        "get": operation(
+            "demoToken",
+            "Pages",
+            "A token for the demo video",
+            "Same origin only (no CORS).",
+            {200: _ok("A 10-minute token.", "application/json", ref("DemoToken"))},
+            errors=(503,),
+        )
+    },
+    "/demo/{name}": {
+        "get": operation(
+            "demoAsset",
+            "Pages",
+            "The demo's assets",
+            "The clip, the vendored mux-embed and its licence.",
+            {
+                200: {
+                    "description": "The asset.",
+                    "content": {
+                        media_type: {"schema": {"type": "string"}}
+                        for media_type in ("video/webm", "text/javascript", "text/plain")
+                    },
+                }
+            },
+            errors=(404,),
+            parameters=[{"name": "name", "in": "path", "required": True,
+                         "schema": {"type": "string"}}],
+        )
+    },
+    "/openapi.json": {
+        "get": operation(
+            "openapi",
+            "Pages",
+            "This description",
+            "OpenAPI 3.1, the same document `/docs/api` shows.",
+            {200: _ok("The document.", "application/json", {"type": "object"})},
+        )
+    },
+    "/docs/api": {
+        "get": _plain("apiPage", "Pages", "This description, for people", "text/html")
+    },
+}
