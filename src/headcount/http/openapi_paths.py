@@ -114,7 +114,7 @@ def _preflight(operation_id: str, tag: str, methods: str) -> Operation:
 
 _BEACON_BODY: Final = {
     "required": True,
-    "description": "`{\"metadata\":{...},\"events\":[{...}]}`. mux-embed sends it as "
+    "description": '`{"metadata":{...},"events":[{...}]}`. mux-embed sends it as '
     "`text/plain` (no CORS preflight); any Content-Type is read the same way.",
     "content": {
         "text/plain": {"schema": {"type": "string", "description": "The JSON envelope."}},
@@ -132,8 +132,14 @@ def _collect(operation_id: str, where: str) -> Operation:
         "deduplicates by view and sequence number and counts. A well-formed envelope is "
         "answered 200 even when every event is refused: any other status makes mux-embed "
         "re-send the batch.",
-        {200: _ok("Events accepted or refused one by one.", "application/json",
-                  ref("CollectorAnswer"), cors=True)},
+        {
+            200: _ok(
+                "Events accepted or refused one by one.",
+                "application/json",
+                ref("CollectorAnswer"),
+                cors=True,
+            )
+        },
         errors=(400, 413, 503),
         cors=True,
         body=_BEACON_BODY,
@@ -249,10 +255,14 @@ _VERSION: Final = {
 }
 
 PATHS: Final[dict[str, dict[str, Operation]]] = {
-    "/": {"post": _collect("postBeacons", "POST /"), "options": _preflight(
-        "preflightBeacons", "Collector", "POST, OPTIONS")},
-    "/collect": {"post": _collect("postBeaconsCollect", "POST /collect"), "options": _preflight(
-        "preflightBeaconsCollect", "Collector", "POST, OPTIONS")},
+    "/": {
+        "post": _collect("postBeacons", "POST /"),
+        "options": _preflight("preflightBeacons", "Collector", "POST, OPTIONS"),
+    },
+    "/collect": {
+        "post": _collect("postBeaconsCollect", "POST /collect"),
+        "options": _preflight("preflightBeaconsCollect", "Collector", "POST, OPTIONS"),
+    },
     "/counts": {
         "get": operation(
             "getCounts",
@@ -316,12 +326,13 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             errors=(503,),
         )
     },
-    "/metrics": {
-        "get": _plain("metrics", "Operations", "Prometheus metrics", "text/plain")
-    },
+    "/metrics": {"get": _plain("metrics", "Operations", "Prometheus metrics", "text/plain")},
     "/widget/headcount-viewers.js": {
         "get": _plain(
-            "widgetScript", "Pages", "The <headcount-viewers> element", "text/javascript",
+            "widgetScript",
+            "Pages",
+            "The <headcount-viewers> element",
+            "text/javascript",
             "The current version of the element, cached 5 minutes.",
         )
     },
@@ -385,8 +396,9 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
                 }
             },
             errors=(404,),
-            parameters=[{"name": "name", "in": "path", "required": True,
-                         "schema": {"type": "string"}}],
+            parameters=[
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
         )
     },
     "/openapi.json": {
@@ -398,7 +410,5 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             {200: _ok("The document.", "application/json", {"type": "object"})},
         )
     },
-    "/docs/api": {
-        "get": _plain("apiPage", "Pages", "This description, for people", "text/html")
-    },
+    "/docs/api": {"get": _plain("apiPage", "Pages", "This description, for people", "text/html")},
 }

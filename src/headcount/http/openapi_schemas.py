@@ -119,7 +119,9 @@ SCHEMAS: Final[dict[str, Schema]] = {
     ),
     "SigningKeyAnswer": _data({"$ref": "#/components/schemas/SigningKey"}),
     "SigningKeyCreatedAnswer": _data({"$ref": "#/components/schemas/SigningKeyCreated"}),
-    "SigningKeyList": _data({"type": "array", "items": {"$ref": "#/components/schemas/SigningKey"}}),
+    "SigningKeyList": _data(
+        {"type": "array", "items": {"$ref": "#/components/schemas/SigningKey"}}
+    ),
     "Whoami": _data(
         _object(
             {
