@@ -4,11 +4,13 @@ the document's schemas with ``jsonschema`` (Draft 2020-12, what OpenAPI 3.1 uses
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import jsonschema
 import orjson
+import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from starlette.applications import Starlette
@@ -16,11 +18,23 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from headcount.http.app import HeadcountApp
 from headcount.http.openapi import METHODS, openapi_document
+from tests.http.protocol_site import Site, start_site
 
-__all__ = ["check_answer", "documented_operations", "served_operations"]
+__all__ = ["check_answer", "documented_operations", "live_site", "served_operations"]
 
 _BASE = "urn:headcount:openapi"
 _CONVERTER = re.compile(r"\{(\w+):\w+\}")  # Starlette's {name:path} is OpenAPI's {name}
+
+
+@pytest.fixture(scope="module")
+def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A server as ``headcount serve`` runs it, over a real SQLite control store and the
+    memory live store, with an access token and a signing key (one per test module)."""
+    running = start_site(tmp_path_factory.mktemp("openapi"))
+    try:
+        yield running
+    finally:
+        running.server.stop()
 
 
 def documented_operations() -> set[tuple[str, str]]:

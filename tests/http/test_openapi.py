@@ -17,7 +17,7 @@ from headcount.http.openapi import openapi_document
 from headcount.runtime import Runtime
 from headcount.stores.control import SYSTEM_READ
 from tests.http.openapi_kit import check_answer, documented_operations, served_operations
-from tests.http.protocol_site import Site, start_site
+from tests.http.protocol_site import Site
 
 KEYS = "/system/v1/signing-keys"
 
@@ -47,18 +47,9 @@ def test_every_route_served_is_documented_and_every_documented_one_is_served(
     assert not unserved, f"documented in openapi_paths.py but not served: {unserved}"
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    running = start_site(tmp_path_factory.mktemp("openapi"))
-    try:
-        yield running
-    finally:
-        running.server.stop()
-
-
 @pytest.fixture
-def http(site: Site) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"http://127.0.0.1:{site.server.port}", timeout=5) as client:
+def http(live_site: Site) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"http://127.0.0.1:{live_site.server.port}", timeout=5) as client:
         yield client
 
 
@@ -75,22 +66,24 @@ def test_the_document_and_its_page_are_served(http: httpx.Client) -> None:
     assert "<script" not in page.text and 'src="http' not in page.text
 
 
-def test_counts_and_collector_answers_match_the_schemas(site: Site, http: httpx.Client) -> None:
+def test_counts_and_collector_answers_match_the_schemas(
+    live_site: Site, http: httpx.Client
+) -> None:
     video = f"openapi-{time.time_ns()}"
-    posted = http.post("/collect", content=site.beacon(video))
+    posted = http.post("/collect", content=live_site.beacon(video))
     check_answer(posted, "POST", "/collect")
     check_answer(http.post("/", content=b'{"events":[0,{"e":"hb"}]}'), "POST", "/")
     check_answer(http.post("/", content=b"not json"), "POST", "/")
     check_answer(http.post("/", content=b'{"events":[' + b"0," * 2000 + b"0]}"), "POST", "/")
     check_answer(http.post("/", content=b" " * 10_000), "POST", "/")  # over max_body_bytes
-    counted = http.get("/counts", params={"token": site.token(video)})
+    counted = http.get("/counts", params={"token": live_site.token(video)})
     check_answer(counted, "GET", "/counts")
     assert counted.json()["data"][0]["views"] == 1
     check_answer(http.get("/counts"), "GET", "/counts")
     check_answer(http.get("/counts", params={"token": "a.b.c"}), "GET", "/counts")
     for path in ("/", "/collect", "/counts", "/counts/stream"):
         check_answer(http.options(path), "OPTIONS", path)
-    with http.stream("GET", "/counts/stream", params={"token": site.token(video)}) as stream:
+    with http.stream("GET", "/counts/stream", params={"token": live_site.token(video)}) as stream:
         assert stream.status_code == 200
         assert stream.headers["content-type"] == "text/event-stream"
         assert stream.headers["access-control-allow-origin"] == "*"
@@ -99,8 +92,8 @@ def test_counts_and_collector_answers_match_the_schemas(site: Site, http: httpx.
     check_answer(http.get("/counts/stream", params={"token": "x"}), "GET", "/counts/stream")
 
 
-def test_system_api_answers_match_the_schemas(site: Site, http: httpx.Client) -> None:
-    auth = (site.token_id, site.token_secret)
+def test_system_api_answers_match_the_schemas(live_site: Site, http: httpx.Client) -> None:
+    auth = (live_site.token_id, live_site.token_secret)
     created = http.post(KEYS, auth=auth)
     check_answer(created, "POST", KEYS)
     key_id = created.json()["data"]["id"]
@@ -114,7 +107,7 @@ def test_system_api_answers_match_the_schemas(site: Site, http: httpx.Client) ->
     check_answer(http.delete(f"{KEYS}/{key_id}", auth=auth), "DELETE", item)
     check_answer(http.delete(f"{KEYS}/{key_id}", auth=auth), "DELETE", item)
     reader = create_access_token(
-        site.runtime.control, site.environment.id, [SYSTEM_READ], int(time.time())
+        live_site.runtime.control, live_site.environment.id, [SYSTEM_READ], int(time.time())
     )
     forbidden = http.post(KEYS, auth=(reader.token.id, reader.secret))
     assert forbidden.status_code == 403

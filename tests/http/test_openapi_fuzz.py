@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from headcount.http.openapi import openapi_document
-from tests.http.protocol_site import Site, start_site
+from tests.http.protocol_site import Site
 
 CHECKS = [
     not_a_server_error,
@@ -39,15 +39,6 @@ CHECKS = [
 schema = schemathesis.openapi.from_dict(openapi_document())
 # Three cases in four get valid credentials; the fourth keeps what was generated.
 _turns = itertools.cycle([True, True, True, False])
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    running = start_site(tmp_path_factory.mktemp("schemathesis"))
-    try:
-        yield running
-    finally:
-        running.server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -64,17 +55,17 @@ def session() -> Iterator[requests.Session]:
     suppress_health_check=list(HealthCheck),
 )
 def test_every_answer_matches_the_document(
-    case: schemathesis.Case, site: Site, session: requests.Session
+    case: schemathesis.Case, live_site: Site, session: requests.Session
 ) -> None:
     headers: dict[str, str] = {}
     valid = next(_turns)
     if valid and case.operation.definition.raw.get("security"):
-        secret = f"{site.token_id}:{site.token_secret}".encode()
+        secret = f"{live_site.token_id}:{live_site.token_secret}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(secret).decode()
     if valid and case.path == "/counts" and case.method == "GET":
-        case.query = {**(case.query or {}), "token": site.token("schemathesis-video")}
+        case.query = {**(case.query or {}), "token": live_site.token("schemathesis-video")}
     case.call_and_validate(
-        base_url=f"http://127.0.0.1:{site.server.port}",
+        base_url=f"http://127.0.0.1:{live_site.server.port}",
         session=session,
         headers=headers,
         checks=CHECKS,
