@@ -62,15 +62,15 @@ def _cold_routes(routes: list[BaseRoute], prefix: str = "") -> set[tuple[str, st
 
 def served_operations(app: HeadcountApp) -> set[tuple[str, str]]:
     """``(METHOD, path)`` of every route the app serves, from its routing tables: the hot
-    routes (``HeadcountApp.hot_routes``, built from ``_route``) and the Starlette cold app.
-    ``HEAD`` is left out (served wherever ``GET`` is)."""
+    routes (``HeadcountApp.hot_routes``, built from ``_route``) and the Starlette cold app,
+    ``HEAD`` included."""
     hot = {
         (method.decode(), path.decode())
         for (method, path), route in app.hot_routes().items()
         if route != "missing"
     }
     assert isinstance(app.cold, Starlette)
-    return {(m, p) for m, p in hot | _cold_routes(app.cold.routes) if m != "HEAD"}
+    return hot | _cold_routes(app.cold.routes)
 
 
 def _registry() -> Registry:

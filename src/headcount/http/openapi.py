@@ -22,17 +22,28 @@ from headcount import __version__
 from headcount.http.openapi_paths import PATHS, TAGS
 from headcount.http.openapi_schemas import SCHEMAS
 
-__all__ = ["DOCUMENT_PATH", "PAGE_PATH", "openapi_document", "openapi_page", "openapi_routes"]
+__all__ = [
+    "DOCUMENT_PATH",
+    "GET_WITHOUT_HEAD",
+    "PAGE_PATH",
+    "openapi_document",
+    "openapi_page",
+    "openapi_routes",
+]
 
 DOCUMENT_PATH = "/openapi.json"
 PAGE_PATH = "/docs/api"
 METHODS: Final = ("get", "post", "put", "patch", "delete", "options")
+# GET paths that do not answer HEAD (a stream has no length to announce); every other GET does.
+GET_WITHOUT_HEAD: Final = ("/counts/stream",)
 
-_DESCRIPTION = """\
-Headcount is a self-hosted, wire-compatible implementation of Mux's Engagement Counts.
-Every error is Mux's envelope `{"error":{"type":...,"messages":[...]}}`. `HEAD` is answered
-wherever `GET` is. A node started with `--role` serves only its surfaces; the others answer 404.
-"""
+_DESCRIPTION = (
+    "Headcount is a self-hosted, wire-compatible implementation of Mux's Engagement Counts.\n"
+    'Every error is Mux\'s envelope `{"error":{"type":...,"messages":[...]}}`. `HEAD` is '
+    "answered wherever `GET` is, except "
+    + ", ".join(f"`{path}`" for path in GET_WITHOUT_HEAD)
+    + ". A node started with `--role` serves only its surfaces; the others answer 404.\n"
+)
 
 
 @cache

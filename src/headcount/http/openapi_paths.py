@@ -4,7 +4,8 @@
 for a path parameter, and one :func:`operation` per method), plus any new schema in
 :mod:`headcount.http.openapi_schemas`. ``tests/http/test_openapi.py`` reads the app's routing
 tables and names every route served but not described here, and every path described here but
-not served. ``HEAD`` is answered wherever ``GET`` is and is not listed.
+not served. ``HEAD`` is not listed: it is answered wherever ``GET`` is, but on the paths of
+:data:`~headcount.http.openapi.GET_WITHOUT_HEAD` (tested too).
 """
 
 from __future__ import annotations
