@@ -1,7 +1,8 @@
 """Every public endpoint of Headcount, as OpenAPI 3.1 path items: the one place to describe one.
 
 **Adding an endpoint** is one entry in :data:`PATHS` (its path as OpenAPI writes it, ``{name}``
-for a path parameter, and one :func:`operation` per method), plus any new schema in
+for a path parameter, and one
+:func:`~headcount.http.openapi_operations.operation` per method), plus any new schema in
 :mod:`headcount.http.openapi_schemas`. ``tests/http/test_openapi.py`` reads the app's routing
 tables and names every route served but not described here, and every path described here but
 not served. ``HEAD`` is not listed: it is answered wherever ``GET`` is, but on the paths of
@@ -12,11 +13,19 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from headcount.auth.jwt_verify import MAX_TOKEN_LENGTH
+from headcount.http.openapi_operations import (
+    Operation,
+    ok,
+    operation,
+    plain,
+    preflight,
+)
 from headcount.http.openapi_schemas import ref
+from headcount.http.stream import MAX_TOKENS
+from headcount.http.system import DEFAULT_LIMIT, MAX_LIMIT
 
-__all__ = ["PATHS", "TAGS", "operation"]
-
-Operation = dict[str, Any]
+__all__ = ["PATHS", "TAGS"]
 
 TAGS: Final[list[dict[str, str]]] = [
     {"name": "Collector", "description": "Beacons from video players (mux-embed) in."},
@@ -25,91 +34,6 @@ TAGS: Final[list[dict[str, str]]] = [
     {"name": "Operations", "description": "Health, readiness and metrics, for operators."},
     {"name": "Pages", "description": "The `<headcount-viewers>` element, the demo, this API."},
 ]
-
-_ERRORS: Final[dict[int, str]] = {
-    400: "Bad parameters or body (`invalid_parameters`).",
-    401: "No access token, or a wrong one (`unauthorized`); carries `WWW-Authenticate`.",
-    403: "Refused: the access token lacks the permission, or the viewer-counts token was "
-    "refused (the error type says why).",
-    404: "No such resource here (`not_found`).",
-    413: "The body is larger than `max_body_bytes`, or holds more than 2,000 events.",
-    503: "A store Headcount depends on does not answer (`service_unavailable`); try again.",
-}
-
-_HEADERS: Final[dict[str, dict[str, Any]]] = {
-    "cors": {
-        "Access-Control-Allow-Origin": {
-            "description": "Always `*`: browsers call this from any origin.",
-            "required": True,
-            "schema": {"type": "string", "const": "*"},
-        }
-    },
-}
-
-
-def _error(status: int, cors: bool) -> dict[str, Any]:
-    answer: dict[str, Any] = {
-        "description": _ERRORS[status],
-        "content": {"application/json": {"schema": ref("Error")}},
-    }
-    if cors:
-        answer["headers"] = _HEADERS["cors"]
-    return answer
-
-
-def _ok(
-    description: str, media_type: str, schema: dict[str, Any], *, cors: bool = False
-) -> dict[str, Any]:
-    answer: dict[str, Any] = {
-        "description": description,
-        "content": {media_type: {"schema": schema}},
-    }
-    if cors:
-        answer["headers"] = _HEADERS["cors"]
-    return answer
-
-
-def operation(
-    operation_id: str,
-    tag: str,
-    summary: str,
-    description: str,
-    responses: dict[int, dict[str, Any]],
-    *,
-    errors: tuple[int, ...] = (),
-    cors: bool = False,
-    parameters: list[dict[str, Any]] | None = None,
-    body: dict[str, Any] | None = None,
-    system: bool = False,
-) -> Operation:
-    """One operation: its answers, then the error statuses it may give (each the envelope)."""
-    answers = {str(status): answer for status, answer in responses.items()}
-    answers.update({str(status): _error(status, cors) for status in errors})
-    document: Operation = {
-        "operationId": operation_id,
-        "tags": [tag],
-        "summary": summary,
-        "description": description,
-        "responses": answers,
-    }
-    if parameters:
-        document["parameters"] = parameters
-    if body is not None:
-        document["requestBody"] = body
-    if system:
-        document["security"] = [{"accessToken": []}]
-    return document
-
-
-def _preflight(operation_id: str, tag: str, methods: str) -> Operation:
-    return operation(
-        operation_id,
-        tag,
-        "CORS preflight",
-        f"Answers any preflight: `Access-Control-Allow-Methods: {methods}`, cached a day.",
-        {204: {"description": "Preflight allowed.", "headers": _HEADERS["cors"]}},
-    )
-
 
 # -- the collector -------------------------------------------------------------------------
 
@@ -134,7 +58,7 @@ def _collect(operation_id: str, where: str) -> Operation:
         "answered 200 even when every event is refused: any other status makes mux-embed "
         "re-send the batch.",
         {
-            200: _ok(
+            200: ok(
                 "Events accepted or refused one by one.",
                 "application/json",
                 ref("CollectorAnswer"),
@@ -156,13 +80,17 @@ _TOKEN: Final = {
     "description": "A viewer-counts JWT (RS256, `kid`, `aud` one of video_id, asset_id, "
     "playback_id, live_stream_id, `sub` the id, `exp`) signed with one of your signing keys. "
     "`TOKEN` (Mux's spelling) is read too.",
-    "schema": {"type": "string", "maxLength": 8192},
+    "schema": {"type": "string", "maxLength": MAX_TOKEN_LENGTH},
 }
 _TOKENS: Final = {
     **_TOKEN,
-    "description": "Up to 32 viewer-counts tokens (see `GET /counts`); the events of the "
-    "token at 0-based position i are named `counts-<i>` when there are several.",
-    "schema": {"type": "array", "items": {"type": "string", "maxLength": 8192}, "maxItems": 32},
+    "description": f"Up to {MAX_TOKENS} viewer-counts tokens (see `GET /counts`); the events "
+    "of the token at 0-based position i are named `counts-<i>` when there are several.",
+    "schema": {
+        "type": "array",
+        "items": {"type": "string", "maxLength": MAX_TOKEN_LENGTH},
+        "maxItems": MAX_TOKENS,
+    },
     "style": "form",
     "explode": True,
 }
@@ -175,7 +103,7 @@ _PAGING: Final = [
         "name": "limit",
         "in": "query",
         "description": "Keys per page.",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
     },
     {
         "name": "page",
@@ -201,7 +129,7 @@ def _signing_keys(prefix: str, suffix: str = "", *, legacy: bool = False) -> dic
                 "listSigningKeys",
                 "List signing keys",
                 "The environment's signing keys, oldest first, without private keys.",
-                {200: _ok("A page of keys.", "application/json", ref("SigningKeyList"))},
+                {200: ok("A page of keys.", "application/json", ref("SigningKeyList"))},
                 errors=(400, 401, 403, 503),
                 parameters=_PAGING,
             ),
@@ -210,7 +138,7 @@ def _signing_keys(prefix: str, suffix: str = "", *, legacy: bool = False) -> dic
                 "Create a signing key",
                 "A new 2048-bit RSA key; the only answer that holds its private key. A body "
                 "and query parameters are ignored.",
-                {201: _ok("The new key.", "application/json", ref("SigningKeyCreatedAnswer"))},
+                {201: ok("The new key.", "application/json", ref("SigningKeyCreatedAnswer"))},
                 errors=(401, 403, 503),
             ),
         },
@@ -219,7 +147,7 @@ def _signing_keys(prefix: str, suffix: str = "", *, legacy: bool = False) -> dic
                 "getSigningKey",
                 "Get a signing key",
                 "One key of the environment, without its private key.",
-                {200: _ok("The key.", "application/json", ref("SigningKeyAnswer"))},
+                {200: ok("The key.", "application/json", ref("SigningKeyAnswer"))},
                 errors=(401, 403, 404, 503),
                 parameters=[_KEY_ID],
             ),
@@ -235,18 +163,6 @@ def _signing_keys(prefix: str, suffix: str = "", *, legacy: bool = False) -> dic
     }
 
 
-def _plain(
-    operation_id: str, tag: str, summary: str, media_type: str, description: str = ""
-) -> Operation:
-    return operation(
-        operation_id,
-        tag,
-        summary,
-        description or summary + ".",
-        {200: _ok(summary + ".", media_type, {"type": "string"})},
-    )
-
-
 _VERSION: Final = {
     "name": "version",
     "in": "path",
@@ -258,11 +174,11 @@ _VERSION: Final = {
 PATHS: Final[dict[str, dict[str, Operation]]] = {
     "/": {
         "post": _collect("postBeacons", "POST /"),
-        "options": _preflight("preflightBeacons", "Collector", "POST, OPTIONS"),
+        "options": preflight("preflightBeacons", "Collector", "POST, OPTIONS"),
     },
     "/collect": {
         "post": _collect("postBeaconsCollect", "POST /collect"),
-        "options": _preflight("preflightBeaconsCollect", "Collector", "POST, OPTIONS"),
+        "options": preflight("preflightBeaconsCollect", "Collector", "POST, OPTIONS"),
     },
     "/counts": {
         "get": operation(
@@ -271,12 +187,12 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             "Read the counts of one id",
             "Views and viewers of the id the token names, in the environment of its signing "
             "key. Cacheable for the snapshot interval (`Cache-Control: public, max-age=N`).",
-            {200: _ok("The counts.", "application/json", ref("Counts"), cors=True)},
+            {200: ok("The counts.", "application/json", ref("Counts"), cors=True)},
             errors=(400, 403, 503),
             cors=True,
             parameters=[_TOKEN],
         ),
-        "options": _preflight("preflightCounts", "Counts", "GET, OPTIONS"),
+        "options": preflight("preflightCounts", "Counts", "GET, OPTIONS"),
     },
     "/counts/stream": {
         "get": operation(
@@ -286,12 +202,12 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             "`retry: 3000`, the first event at once, then one event per change (at most one "
             "a second); each event's data is the `GET /counts` body. A refused token gets the "
             "status and envelope `GET /counts` would give.",
-            {200: _ok("The event stream.", "text/event-stream", {"type": "string"}, cors=True)},
+            {200: ok("The event stream.", "text/event-stream", {"type": "string"}, cors=True)},
             errors=(400, 403, 503),
             cors=True,
             parameters=[_TOKENS],
         ),
-        "options": _preflight("preflightCountsStream", "Counts", "GET, OPTIONS"),
+        "options": preflight("preflightCountsStream", "Counts", "GET, OPTIONS"),
     },
     **_signing_keys("/system/v1/signing-keys"),
     **_signing_keys("/video/v1/signing-keys", "Legacy", legacy=True),
@@ -302,7 +218,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             "Who is calling",
             "The calling access token, its environment and its permissions (Mux's CLI asks "
             "this in `mux login`).",
-            {200: _ok("The caller.", "application/json", ref("Whoami"))},
+            {200: ok("The caller.", "application/json", ref("Whoami"))},
             errors=(401, 503),
             system=True,
         )
@@ -313,7 +229,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             "Operations",
             "Liveness",
             "200 while the process answers.",
-            {200: _ok("Alive.", "application/json", ref("Health"))},
+            {200: ok("Alive.", "application/json", ref("Health"))},
         )
     },
     "/readyz": {
@@ -323,13 +239,13 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             "Readiness",
             "200 when the live store answers and the node is not shutting down; balancers "
             "send traffic only then.",
-            {200: _ok("Ready.", "application/json", ref("Ready"))},
+            {200: ok("Ready.", "application/json", ref("Ready"))},
             errors=(503,),
         )
     },
-    "/metrics": {"get": _plain("metrics", "Operations", "Prometheus metrics", "text/plain")},
+    "/metrics": {"get": plain("metrics", "Operations", "Prometheus metrics", "text/plain")},
     "/widget/headcount-viewers.js": {
-        "get": _plain(
+        "get": plain(
             "widgetScript",
             "Pages",
             "The <headcount-viewers> element",
@@ -343,7 +259,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             "Pages",
             "One version of the element",
             "Immutable; an upgrade answers the old version 404.",
-            {200: _ok("The element.", "text/javascript", {"type": "string"})},
+            {200: ok("The element.", "text/javascript", {"type": "string"})},
             errors=(404,),
             parameters=[_VERSION],
         )
@@ -354,7 +270,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             "Pages",
             "The element's versioned URL",
             "The URL to pin and its subresource integrity.",
-            {200: _ok("The manifest.", "application/json", ref("WidgetManifest"), cors=True)},
+            {200: ok("The manifest.", "application/json", ref("WidgetManifest"), cors=True)},
         )
     },
     "/demo": {
@@ -365,7 +281,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             "A clip counted live by mux-embed beside `<headcount-viewers>` (setting `demo`). "
             "Asked for at a loopback address, it redirects to `localhost`.",
             {
-                200: _ok("The page.", "text/html", {"type": "string"}),
+                200: ok("The page.", "text/html", {"type": "string"}),
                 302: {"description": "To the same page at `localhost` (mux-embed's http rule)."},
             },
             errors=(503,),
@@ -377,7 +293,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             "Pages",
             "A token for the demo video",
             "Same origin only (no CORS).",
-            {200: _ok("A 10-minute token.", "application/json", ref("DemoToken"))},
+            {200: ok("A 10-minute token.", "application/json", ref("DemoToken"))},
             errors=(503,),
         )
     },
@@ -408,8 +324,8 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             "Pages",
             "This description",
             "OpenAPI 3.1, the same document `/docs/api` shows.",
-            {200: _ok("The document.", "application/json", {"type": "object"})},
+            {200: ok("The document.", "application/json", {"type": "object"})},
         )
     },
-    "/docs/api": {"get": _plain("apiPage", "Pages", "This description, for people", "text/html")},
+    "/docs/api": {"get": plain("apiPage", "Pages", "This description, for people", "text/html")},
 }

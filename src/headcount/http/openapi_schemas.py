@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from headcount.http.collector import MAX_EVENTS, MAX_LISTED
+
 __all__ = ["SCHEMAS", "ref"]
 
 Schema = dict[str, Any]
@@ -83,7 +85,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
         "abbreviates them or spelled out; each event is checked on its own.",
         "properties": {
             "metadata": {"type": ["object", "null"]},
-            "events": {"type": "array", "maxItems": 2000, "items": {}},
+            "events": {"type": "array", "maxItems": MAX_EVENTS, "items": {}},
         },
         "required": ["events"],
     },
@@ -92,14 +94,14 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "accepted": _COUNT,
             "rejected": {
                 "type": "array",
-                "maxItems": 20,
-                "description": "The first 20 events refused, by index in `events`.",
+                "maxItems": MAX_LISTED,
+                "description": f"The first {MAX_LISTED} events refused, by index in `events`.",
                 "items": _object({"index": _COUNT, "reason": _STRING}),
             },
             "rejected_total": {
                 "type": "integer",
-                "minimum": 21,
-                "description": "How many events were refused, when more than 20 were.",
+                "minimum": MAX_LISTED + 1,
+                "description": f"How many events were refused, when more than {MAX_LISTED} were.",
             },
         },
         optional=("rejected_total",),
