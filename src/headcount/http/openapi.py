@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from functools import cache
 from typing import Any, Final
 
@@ -82,12 +83,20 @@ _STYLE = """\
 body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
 color:#1b1b1b}code,pre{font:13px ui-monospace,monospace}pre{background:#f4f4f4;padding:.6rem;
 overflow:auto}section.op{border-top:1px solid #ddd;padding:.4rem 0}.m{display:inline-block;
-min-width:4.5rem;font-weight:700;text-transform:uppercase}.dep{color:#a00}table{border-collapse:
+min-width:6.5rem;font-weight:700;text-transform:uppercase}.dep{color:#a00}table{border-collapse:
 collapse}td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:left;vertical-align:top}"""
+
+
+_CODE_SPAN: Final = re.compile(r"`([^`]+)`")
 
 
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
+
+
+def _text(text: str) -> str:
+    """Prose of the document: escaped, with its `code spans` set as code."""
+    return _CODE_SPAN.sub(r"<code>\1</code>", _e(text))
 
 
 def _schema_name(schema: dict[str, Any]) -> str:
@@ -111,7 +120,7 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> str:
         f"</span><code>{_e(path)}</code> — {_e(op['summary'])}"
         + (' <span class="dep">(deprecated)</span>' if op.get("deprecated") else "")
         + "</h3>",
-        f"<p>{_e(op['description'])}</p>",
+        f"<p>{_text(op['description'])}</p>",
     ]
     if op.get("security"):
         parts.append("<p>Authentication: HTTP Basic with an access token.</p>")
@@ -120,7 +129,7 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> str:
             f"<tr><td><code>{_e(p['name'])}</code></td><td>{_e(p['in'])}</td>"
             f"<td>{'yes' if p.get('required') else 'no'}</td>"
             f"<td><code>{_e(json.dumps(p['schema']))}</code></td>"
-            f"<td>{_e(p.get('description', ''))}</td></tr>"
+            f"<td>{_text(p.get('description', ''))}</td></tr>"
             for p in op["parameters"]
         )
         parts.append(
@@ -129,9 +138,11 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> str:
         )
     if "requestBody" in op:
         body = op["requestBody"]
-        parts.append(f"<p>Body: {_content(body['content'])}. {_e(body.get('description', ''))}</p>")
+        parts.append(
+            f"<p>Body: {_content(body['content'])}. {_text(body.get('description', ''))}</p>"
+        )
     rows = "".join(
-        f"<tr><td>{_e(status)}</td><td>{_e(answer['description'])}</td>"
+        f"<tr><td>{_e(status)}</td><td>{_text(answer['description'])}</td>"
         f"<td>{_content(answer.get('content', {}))}</td></tr>"
         for status, answer in op["responses"].items()
     )
@@ -149,12 +160,12 @@ def openapi_page() -> bytes:
         '<meta name=viewport content="width=device-width,initial-scale=1">'
         f"<title>{_e(info['title'])} API</title><style>{_STYLE}</style></head><body>",
         f"<h1>{_e(info['title'])} API <small>{_e(info['version'])}</small></h1>",
-        f"<p>{_e(info['description'])}</p>",
+        f"<p>{_text(info['description'])}</p>",
         f'<p>Machine-readable: <a href="{DOCUMENT_PATH}">{DOCUMENT_PATH}</a> (OpenAPI '
         f"{_e(document['openapi'])}).</p>",
     ]
     for tag in document["tags"]:
-        parts.append(f"<h2>{_e(tag['name'])}</h2><p>{_e(tag['description'])}</p>")
+        parts.append(f"<h2>{_e(tag['name'])}</h2><p>{_text(tag['description'])}</p>")
         for path, item in document["paths"].items():
             for method in METHODS:
                 op = item.get(method)
