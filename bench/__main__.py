@@ -1,8 +1,9 @@
-"""``python -m bench [counts] [ingest] [memory] [snapshot] [freshness] [stream] [redis]`` — run
-benchmarks.
+"""``python -m bench [counts] [ingest] [memory] [snapshot] [freshness] [stream] [redis] [fuzz]
+[soak]`` — run benchmarks.
 
 With no name, the default set runs (every benchmark but ``redis``, which needs redis-server and
-takes about 5 minutes of its own: run it by name).
+takes about 5 minutes of its own, ``fuzz`` (hostile beacons and tokens, ~1 minute) and ``soak``
+(``--minutes`` at 80 % of measured capacity, 10 by default): run those by name).
 
 Prints each benchmark's detail table as it finishes, then one Markdown table with every metric,
 its target, the measured value and PASS/FAIL. Everything is also written under
@@ -24,9 +25,19 @@ from bench.report import Metric, Report, metrics_table
 from bench.servers import RESULTS_DIR, BenchError
 from bench.wrk import Method, require_wrk
 
-BENCHMARKS = ("counts", "ingest", "memory", "snapshot", "freshness", "stream", "redis")
+BENCHMARKS = (
+    "counts",
+    "ingest",
+    "memory",
+    "snapshot",
+    "freshness",
+    "stream",
+    "redis",
+    "fuzz",
+    "soak",
+)
 DEFAULT = ("counts", "ingest", "memory", "snapshot", "freshness", "stream")
-NEEDS_WRK = frozenset({"counts", "ingest", "redis"})
+NEEDS_WRK = frozenset({"counts", "ingest", "redis", "soak"})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="`redis`: skip the hot-video part on a 3-master cluster",
     )
+    parser.add_argument(
+        "--cases", type=int, default=100_000, help="`fuzz`: beacons, and tokens, to try"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="`fuzz`: the random seed")
+    parser.add_argument(
+        "--minutes", type=int, default=10, help="`soak`: minutes under load after warm-up"
+    )
     return parser
 
 
@@ -125,7 +143,19 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], Report]]:
             )
         )
 
+    def fuzz() -> Report:
+        from bench import fuzz as module
+
+        return module.run(module.FuzzOptions(args.cases, args.seed))
+
+    def soak() -> Report:
+        from bench import soak as module
+
+        return module.run(module.SoakOptions(args.minutes))
+
     return {
+        "fuzz": fuzz,
+        "soak": soak,
         "counts": counts,
         "ingest": ingest,
         "memory": memory,

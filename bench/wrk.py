@@ -180,7 +180,7 @@ def run_wrk(
     server_after = server.cpu_seconds() if server else 0.0
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
-        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr.strip()}")
+        raise BenchError(f"wrk failed ({done.returncode}): {(done.stderr or done.stdout).strip()}")
     run = parse_wrk(done.stdout)
     wrk_cpu = (after_children.ru_utime - before_children.ru_utime) + (
         after_children.ru_stime - before_children.ru_stime

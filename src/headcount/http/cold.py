@@ -1,4 +1,4 @@
-"""The cold paths as one Starlette app: System API, metrics, health.
+"""The cold paths as one Starlette app: System API, metrics, health, pages, the OpenAPI document.
 
 Each surface contributes a list of routes from its own module; this module only composes them
 and maps every error (ours, Starlette's 404/405, and a bug's 500) to Mux's envelope.
@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from headcount.errors import HeadcountError, StoreUnavailable, envelope, error_response
 from headcount.http.metrics import metrics_routes
+from headcount.http.openapi import openapi_routes
 from headcount.http.pages import page_routes
 from headcount.http.system import system_routes
 from headcount.runtime import Runtime
@@ -76,6 +77,7 @@ def cold_app(runtime: Runtime) -> Starlette:
         Route("/readyz", ready),
         *metrics_routes(runtime),
         *page_routes(runtime),
+        *openapi_routes(),
     ]
     if runtime.settings.serves("system"):
         routes += system_routes(runtime)
