@@ -13,7 +13,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from headcount.errors import HeadcountError, StoreUnavailable, envelope, error_response
+from headcount.http.live_api import live_routes
 from headcount.http.metrics import metrics_routes
+from headcount.http.monitoring import monitoring_routes
 from headcount.http.pages import page_routes
 from headcount.http.system import system_routes
 from headcount.runtime import Runtime
@@ -67,6 +69,8 @@ def cold_app(runtime: Runtime) -> Starlette:
     ]
     if runtime.settings.serves("system"):
         routes += system_routes(runtime)
+        routes += live_routes(runtime)
+        routes += monitoring_routes(runtime)
     return Starlette(
         routes=routes,
         exception_handlers={HeadcountError: _headcount_error, HTTPException: _http_error},
