@@ -19,7 +19,7 @@ import mux_python
 import pytest
 from mux_python.exceptions import ApiException, ForbiddenException
 
-from tests.e2e.conftest import LiveServer, run_headcount, start_server
+from tests.e2e.conftest import HEADCOUNT, LiveServer, run_headcount, start_server
 from tests.e2e.scale_kit import beacon
 from tests.redis_servers import RedisServer, new_key_prefix
 
@@ -235,3 +235,31 @@ def test_mux_node_reads_the_monitoring_api(watched: LiveServer) -> None:
     assert result["breakdownTimeseries"]["data"][-1]["values"][0]["value"] == "hist-a"
     unserved = result["unserved"]
     assert (unserved["name"], unserved["status"]) == ("BadRequestError", 400)
+
+
+def test_headcount_top_once_prints_the_table(watched: LiveServer) -> None:
+    out = run_headcount(
+        "top", "--once", "--url", watched.base_url, "--access-token-id", watched.token_id,
+        "--access-token-secret", watched.token_secret,
+    )  # fmt: skip
+    rows = [line for line in out.splitlines() if "hist-" in line]
+    assert [re.findall(r"hist-\w|\b\d+\b", row)[:5] for row in rows] == [
+        ["1", "hist-a", "2", "2", "3"],
+        ["2", "hist-b", "1", "1", "1"],
+    ]
+    # From Mux's variables, and a wrong secret says what the server said.
+    environment = {
+        **os.environ,
+        "MUX_BASE_URL": watched.base_url,
+        "MUX_TOKEN_ID": watched.token_id,
+        "MUX_TOKEN_SECRET": "wrong",
+    }
+    done = subprocess.run(
+        [str(Path(HEADCOUNT)), "top", "--once"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "401 unauthorized: Unauthorized request" in done.stderr
