@@ -1,4 +1,5 @@
-"""``python -m bench [counts] [ingest] [memory] [freshness] [stream] [redis]`` — run benchmarks.
+"""``python -m bench [NAME ...]`` — run benchmarks (counts ingest memory freshness stream
+history redis).
 
 With no name, the default set runs (every benchmark but ``redis``, which needs redis-server and
 takes about 5 minutes of its own: run it by name).
@@ -23,8 +24,8 @@ from bench.report import Metric, Report, metrics_table
 from bench.servers import RESULTS_DIR, BenchError
 from bench.wrk import Method, require_wrk
 
-BENCHMARKS = ("counts", "ingest", "memory", "freshness", "stream", "redis")
-DEFAULT = ("counts", "ingest", "memory", "freshness", "stream")
+BENCHMARKS = ("counts", "ingest", "memory", "freshness", "stream", "history", "redis")
+DEFAULT = ("counts", "ingest", "memory", "freshness", "stream", "history")
 NEEDS_WRK = frozenset({"counts", "ingest", "redis"})
 
 
@@ -68,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         "--changes", type=int, default=5, help="`stream`: counter changes timed per run"
     )
     parser.add_argument(
+        "--history-ids", type=int, default=1000, help="`history`: ids live for the whole window"
+    )
+    parser.add_argument(
         "--no-cluster",
         action="store_true",
         help="`redis`: skip the hot-video part on a 3-master cluster",
@@ -103,6 +107,11 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], Report]]:
 
         return module.run(module.StreamOptions(args.subscribers, args.changes, args.runs))
 
+    def history() -> Report:
+        from bench import history as module
+
+        return module.run(module.HistoryOptions(args.history_ids))
+
     def redis() -> Report:
         from bench import redis_store as module
 
@@ -118,6 +127,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], Report]]:
         "memory": memory,
         "freshness": freshness,
         "stream": stream,
+        "history": history,
         "redis": redis,
     }
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,11 +18,10 @@ import mux_python
 import pytest
 from mux_python.exceptions import ApiException, ForbiddenException
 
-from tests.e2e.conftest import HEADCOUNT, LiveServer, run_headcount, start_server
+from tests.e2e.conftest import HEADCOUNT, LiveServer, run_headcount, run_mux_node, start_server
 from tests.e2e.scale_kit import beacon
 from tests.redis_servers import RedisServer, new_key_prefix
 
-CLIENTS = Path(__file__).resolve().parents[1] / "clients"
 LIVE = "/system/v1/live"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 T = 30  # mux-python's per-call timeout
@@ -124,6 +122,24 @@ def test_one_id_has_now_its_peak_and_its_minutes(watched: LiveServer) -> None:
     assert (environment["data"]["views"], environment["data"]["peak"]["views"]) == (3, 4)
 
 
+def _token(server: LiveServer, permission: str) -> tuple[str, str]:
+    """Credentials of a new access token with only ``permission``."""
+    created = json.loads(
+        run_headcount(
+            "access-tokens",
+            "create",
+            "--environment",
+            server.environment_id,
+            "--permission",
+            permission,
+            "--json",
+            "--database",
+            server.database_url,
+        )
+    )
+    return created["id"], created["secret"]
+
+
 def test_bad_requests_get_mux_envelopes(watched: LiveServer) -> None:
     base = watched.base_url
     answer = httpx.get(f"{base}{LIVE}?id_type=title", auth=watched.auth)
@@ -133,20 +149,7 @@ def test_bad_requests_get_mux_envelopes(watched: LiveServer) -> None:
     answer = httpx.get(f"{base}{LIVE}")
     assert answer.status_code == 401 and answer.json()["error"]["type"] == "unauthorized"
     # A System-only token reads no data (as on Mux, where Data needs its own permission).
-    created = json.loads(
-        run_headcount(
-            "access-tokens",
-            "create",
-            "--environment",
-            watched.environment_id,
-            "--permission",
-            "system:write",
-            "--json",
-            "--database",
-            watched.database_url,
-        )
-    )
-    system_only = (created["id"], created["secret"])
+    system_only = _token(watched, "system:write")
     for path in (LIVE, "/data/v1/monitoring/metrics"):
         answer = httpx.get(f"{base}{path}", auth=system_only)
         assert answer.status_code == 403 and answer.json()["error"]["type"] == "forbidden"
@@ -188,44 +191,14 @@ def test_mux_python_reads_the_monitoring_api(watched: LiveServer) -> None:
         api.get_monitoring_breakdown(metric, dimension="country", _request_timeout=T)
     assert refused.value.status == 400
     assert json.loads(refused.value.body)["error"]["type"] == "invalid_parameters"
-    created = json.loads(
-        run_headcount(
-            "access-tokens",
-            "create",
-            "--environment",
-            watched.environment_id,
-            "--permission",
-            "system:read",
-            "--json",
-            "--database",
-            watched.database_url,
-        )
-    )
     with pytest.raises(ForbiddenException):
-        _monitoring(watched, (created["id"], created["secret"])).list_monitoring_metrics(
+        _monitoring(watched, _token(watched, "system:read")).list_monitoring_metrics(
             _request_timeout=T
         )
 
 
 def test_mux_node_reads_the_monitoring_api(watched: LiveServer) -> None:
-    node = shutil.which("node")
-    assert node, "node is required for the mux-node SDK test"
-    environment = {
-        **os.environ,
-        "MUX_BASE_URL": watched.base_url,
-        "MUX_TOKEN_ID": watched.token_id,
-        "MUX_TOKEN_SECRET": watched.token_secret,
-    }
-    done = subprocess.run(
-        [node, "data_monitoring.mjs", "hist-b"],
-        cwd=CLIENTS,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    result = run_mux_node(watched, "data_monitoring.mjs", "hist-b")
     assert [m["name"] for m in result["metrics"]["data"]] == ["current-concurrent-viewers"]
     assert len(result["dimensions"]["data"]) == 4
     assert result["timeseries"]["data"][-1]["concurrent_viewers"] == 3

@@ -132,7 +132,7 @@ def bootstrap_text(url: str, environment: Environment, issued: IssuedAccessToken
 
 def _bootstrap_if_first_start(settings: Settings) -> tuple[Environment, IssuedAccessToken] | None:
     """Migrate the control store; on a store with no environment yet, create the default one
-    and an access token with the System permission (the only time that secret is shown)."""
+    and an access token with every permission (the only time that secret is shown)."""
     control = open_control_store(settings.database_url)
     try:
         if control.list_environments():

@@ -43,7 +43,7 @@ from headcount.history.memory import MemoryHistory, history_document
 from headcount.settings import Settings
 from headcount.stores.interning import Interner
 from headcount.stores.live import Counts, IngestResult, LiveStats
-from headcount.stores.memory_history import ENVIRONMENT_INDEX, CounterKey, RecordedCounters
+from headcount.stores.memory_history import RecordedCounters, counter_keys
 from headcount.stores.memory_snapshot import (
     Snapshot,
     SnapshotError,
@@ -245,13 +245,6 @@ class MemoryLiveStore:
             table.viewer[row],
         )
 
-    @staticmethod
-    def _keys(env: int, codes: Codes) -> tuple[CounterKey, ...]:
-        # Every happening view also counts under its environment's own key (its history).
-        keys = [(env, index, code) for index, code in enumerate(codes) if code]
-        keys.append((env, ENVIRONMENT_INDEX, 0))
-        return tuple(keys)
-
     def _insert(
         self, table: ViewTable, key: int, environment_id: str, event: ViewEvent, now: float
     ) -> None:
@@ -286,7 +279,7 @@ class MemoryLiveStore:
         )
         table.insert(key, last_seen, env, codes, state.viewer, state.flags, highest, seen)
         if is_happening(state.flags, self.count_paused):
-            self._counters.transition_at((), 0, self._keys(env, codes), state.viewer, last_seen)
+            self._counters.transition_at((), 0, counter_keys(env, codes), state.viewer, last_seen)
             self._happening += 1
 
     def _change(
@@ -301,9 +294,9 @@ class MemoryLiveStore:
         is_now = is_happening(after.flags, self.count_paused)
         if was or is_now:
             self._counters.transition_at(
-                self._keys(env, old_codes) if was else (),
+                counter_keys(env, old_codes) if was else (),
                 before.viewer,
-                self._keys(env, new_codes) if is_now else (),
+                counter_keys(env, new_codes) if is_now else (),
                 after.viewer,
                 now,
             )
@@ -333,7 +326,7 @@ class MemoryLiveStore:
         env = table.env[row]
         codes = table.ids(row)
         if is_happening(table.flags[row], self.count_paused):
-            self._counters.transition_at(self._keys(env, codes), table.viewer[row], (), 0, now)
+            self._counters.transition_at(counter_keys(env, codes), table.viewer[row], (), 0, now)
             self._happening -= 1
         release = self._contents.release
         for code in codes:
@@ -353,13 +346,9 @@ class MemoryLiveStore:
                 log.error("live state not restored from %s: %s", self.state_file, exc)
                 snapshot = None
             if snapshot is not None:
-                self._counters.recording = False  # counters rebuild; history is reconciled
-                try:
+                with self._counters.rebuilding(snapshot.history, now):
                     restored = self._restore(snapshot, now)
-                finally:
-                    self._counters.recording = True
                 log.info("restored %d live views from %s", restored, self.state_file)
-                self._counters.restore_history(snapshot.history, now)
         self._updated_at = now
 
     async def close(self, now: float) -> None:

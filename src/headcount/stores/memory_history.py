@@ -10,17 +10,18 @@ and reused; history outlives them). Nothing here runs per heartbeat: only transi
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any, Final
 
-from headcount.core.counters import counter_changes
 from headcount.core.ids import ID_TYPES
 from headcount.history.memory import MemoryHistory, restore_history
 from headcount.history.model import ENVIRONMENT
 from headcount.stores.interning import Interner
 from headcount.stores.memory_counters import Counters
 
-__all__ = ["ENVIRONMENT_INDEX", "CounterKey", "RecordedCounters"]
+__all__ = ["ENVIRONMENT_INDEX", "CounterKey", "RecordedCounters", "counter_keys"]
 
 log = logging.getLogger("headcount.live")
 
@@ -28,6 +29,14 @@ CounterKey = tuple[int, int, int]  # (environment code, index into ID_TYPES, con
 
 ENVIRONMENT_INDEX: Final = len(ID_TYPES)
 _TYPE_NAMES: Final = (*ID_TYPES, ENVIRONMENT)
+
+
+def counter_keys(env: int, codes: tuple[int, ...]) -> tuple[CounterKey, ...]:
+    """The keys a happening view counts under: its content ids' (code 0: absent), and its
+    environment's own."""
+    keys = [(env, index, code) for index, code in enumerate(codes) if code]
+    keys.append((env, ENVIRONMENT_INDEX, 0))
+    return tuple(keys)
 
 
 class RecordedCounters(Counters[CounterKey]):
@@ -47,11 +56,7 @@ class RecordedCounters(Counters[CounterKey]):
         now: float,
     ) -> None:
         """:meth:`Counters.transition`, then the history of every key it touched."""
-        removed, added = counter_changes(before, before_viewer, after, after_viewer)
-        for key in removed:
-            self.remove(key, before_viewer)
-        for key in added:
-            self.add(key, after_viewer)
+        removed, added = self.transition(before, before_viewer, after, after_viewer)
         if self.recording:
             for key in removed:
                 self._record(key, now)
@@ -70,6 +75,17 @@ class RecordedCounters(Counters[CounterKey]):
         id_value = self._contents.value(content)
         assert id_value is not None
         self.history.observe(environment_id, _TYPE_NAMES[type_index], id_value, views, viewers, now)
+
+    @contextlib.contextmanager
+    def rebuilding(self, document: Any, now: float) -> Iterator[None]:
+        """While a restore rebuilds the counters from saved views: no recording; then the
+        saved history (``document``, the state file's section) and :meth:`reconcile`."""
+        self.recording = False
+        try:
+            yield
+        finally:
+            self.recording = True
+        self.restore_history(document, now)
 
     def restore_history(self, document: Any, now: float) -> None:
         """Load the state file's history section (if any and sound), then :meth:`reconcile`."""
