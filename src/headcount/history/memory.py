@@ -16,6 +16,7 @@ import heapq
 from array import array
 from typing import Any
 
+from headcount.history.model import ENVIRONMENT
 from headcount.history.reads import Ranked
 from headcount.history.record import KeyHistory, expired, observe
 
@@ -30,7 +31,8 @@ class MemoryHistory:
             raise ValueError("retention must be positive")
         self._retention = retention
         self.records: dict[HistoryKey, KeyHistory] = {}
-        self._live: dict[str, dict[tuple[str, str], KeyHistory]] = {}
+        # environment -> its keys with views now
+        self._live: dict[str, dict[HistoryKey, KeyHistory]] = {}
         self._idle: dict[HistoryKey, None] = {}  # insertion order: when each reached 0
 
     @property
@@ -52,20 +54,24 @@ class MemoryHistory:
         history = self.records.get(key)
         if history is None:
             history = self.records[key] = KeyHistory()
+            was_live = None
         elif history.views == views and history.viewers == viewers:
             return
+        else:
+            was_live = history.views > 0
         observe(history, views, viewers, now, self._retention)
-        self._place(key, history)
+        if was_live is not (views > 0):  # new, or it started or stopped being watched
+            self._place(key, history)
 
     def _place(self, key: HistoryKey, history: KeyHistory) -> None:
-        environment_id, id_type, id = key
+        environment_id = key[0]
         if history.views:
             self._idle.pop(key, None)
-            self._live.setdefault(environment_id, {})[id_type, id] = history
+            self._live.setdefault(environment_id, {})[key] = history
         else:
             live = self._live.get(environment_id)
             if live is not None:
-                live.pop((id_type, id), None)
+                live.pop(key, None)
                 if not live:
                     del self._live[environment_id]
             self._idle.pop(key, None)
@@ -97,8 +103,8 @@ class MemoryHistory:
             return []
         items = (
             (kind, id_value, history)
-            for (kind, id_value), history in live.items()
-            if (kind == id_type if id_type is not None else kind != "environment")
+            for (_, kind, id_value), history in live.items()
+            if (kind == id_type if id_type is not None else kind != ENVIRONMENT)
         )
         best = heapq.nsmallest(
             offset + limit, items, key=lambda item: (-item[2].views, -item[2].viewers, item[1])

@@ -76,8 +76,10 @@ def observe(history: KeyHistory, views: int, viewers: int, now: float, retention
             m[-2] = views
         if viewers > m[-1]:
             m[-1] = viewers
+        new_minute = False
     else:
         m.extend((minute, views, viewers, max(views, history.views), max(viewers, history.viewers)))
+        new_minute = True
     history.views = views
     history.viewers = viewers
     history.changed_at = now
@@ -85,7 +87,8 @@ def observe(history: KeyHistory, views: int, viewers: int, now: float, retention
         history.peak_views, history.peak_views_at = views, now
     if viewers > history.peak_viewers:
         history.peak_viewers, history.peak_viewers_at = viewers, now
-    _trim(history, now, retention)
+    if new_minute:  # the window moves by whole minutes: within one, the last trim holds
+        _trim(history, now, retention)
 
 
 def _trim(history: KeyHistory, now: float, retention: float) -> None:

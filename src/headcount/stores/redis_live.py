@@ -21,6 +21,9 @@ Cluster (DESIGN.md "Scale-out"; key layout in :mod:`headcount.stores.redis_keys`
   id per node per interval, however many browsers poll. While Redis cannot be reached, a node
   answers from the counts it last read (their ``updated_at`` tells how old: the last sweep that
   succeeded), and with a 503 envelope for ids it never read.
+* **History** (:mod:`headcount.history.redis`): every counter sub-key's answer (and every read
+  that found new counts) is handed to it, and it records the keys at each sweep, after
+  ``updated_at`` moved. Every view also counts under its environment's own key.
 * **Faults.** Every Redis failure is a :class:`~headcount.errors.StoreUnavailable` (503): the
   collector does not acknowledge what it could not store, and mux-embed sends it again.
   A Redis that comes back empty is refilled by the tracker's first-seen rules.
@@ -278,8 +281,8 @@ class RedisLiveStore:
             if changes:
                 await self._apply_counters(changes, now)
             pending = again
+        self._updated_at = now  # the counters are up to date, whatever the history does next
         await self.history.flush(now)
-        self._updated_at = now
         return removed
 
     # -- reads -----------------------------------------------------------------------------
@@ -311,11 +314,15 @@ class RedisLiveStore:
             ]
         )
         self.reads += 1
-        hashed = to8(content)
-        for shard, (views, viewers) in enumerate(results):
-            self.history.seen(hashed, shard, int(views), int(viewers), now)
         views = sum(int(r[0]) for r in results)
         counts = Counts(views, sum(int(r[1]) for r in results)) if views else _ZERO
+        previous = self._cache.get(key)
+        if previous is None or previous[1] != counts:
+            # A read may find counts no step of this node reported (another node's lapsed
+            # leases): the history hears of it. Unchanged reads cost the history nothing.
+            hashed = to8(content)
+            for shard, (shard_views, shard_viewers) in enumerate(results):
+                self.history.seen(hashed, shard, int(shard_views), int(shard_viewers), now)
         if self.snapshot_interval > 0:
             if len(self._cache) >= MAX_CACHED:
                 del self._cache[next(iter(self._cache))]
