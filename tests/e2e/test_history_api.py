@@ -148,6 +148,18 @@ def test_bad_requests_get_mux_envelopes(watched: LiveServer) -> None:
     assert httpx.get(f"{base}{LIVE}/title/x", auth=watched.auth).status_code == 404
     answer = httpx.get(f"{base}{LIVE}")
     assert answer.status_code == 401 and answer.json()["error"]["type"] == "unauthorized"
+    # The Monitoring API refuses what it cannot answer truthfully, with Mux's 400.
+    ccv = f"{base}/data/v1/monitoring/metrics/current-concurrent-viewers"
+    for url in (
+        f"{ccv}/timeseries?filters[]=!video_id:hist-a",
+        f"{ccv}/timeseries?filters[]=country:US",
+        f"{ccv}/timeseries?timestamp=soon",
+        f"{ccv}/breakdown-timeseries?timeframe[]=1",
+        f"{ccv}/breakdown?order_by=luck",
+    ):
+        answer = httpx.get(url, auth=watched.auth)
+        assert answer.status_code == 400, url
+        assert answer.json()["error"]["type"] == "invalid_parameters", url
     # A System-only token reads no data (as on Mux, where Data needs its own permission).
     system_only = _token(watched, "system:write")
     for path in (LIVE, "/data/v1/monitoring/metrics"):

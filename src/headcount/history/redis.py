@@ -165,7 +165,9 @@ class RedisHistory:
     ) -> list[Ranked]:
         if self._run is None:
             return []
-        key = self.layout.ranking(self._environment_code(environment_id))[id_type or _ALL]
+        key = self.layout.ranking(self._environment_code(environment_id)).get(id_type or _ALL)
+        if key is None:  # not a content id type (the environment's own key is not ranked)
+            return []
         (members,) = await self._run([("ZREVRANGE", key, offset, offset + limit - 1)])
         names: list[tuple[str, str]] = []
         for raw in members:
