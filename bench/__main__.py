@@ -1,5 +1,5 @@
-"""``python -m bench [NAME ...]`` — run benchmarks (counts ingest memory freshness stream
-history redis).
+"""``python -m bench [NAME ...]`` — run benchmarks (counts ingest memory snapshot freshness
+stream history redis).
 
 With no name, the default set runs (every benchmark but ``redis``, which needs redis-server and
 takes about 5 minutes of its own: run it by name).
@@ -24,8 +24,17 @@ from bench.report import Metric, Report, metrics_table
 from bench.servers import RESULTS_DIR, BenchError
 from bench.wrk import Method, require_wrk
 
-BENCHMARKS = ("counts", "ingest", "memory", "freshness", "stream", "history", "redis")
-DEFAULT = ("counts", "ingest", "memory", "freshness", "stream", "history")
+BENCHMARKS = (
+    "counts",
+    "ingest",
+    "memory",
+    "snapshot",
+    "freshness",
+    "stream",
+    "history",
+    "redis",
+)
+DEFAULT = ("counts", "ingest", "memory", "snapshot", "freshness", "stream", "history")
 NEEDS_WRK = frozenset({"counts", "ingest", "redis"})
 
 
@@ -52,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--videos", type=int, default=10_000, help="videos for `memory` and `redis`"
+    )
+    parser.add_argument(
+        "--snapshot-views",
+        type=int,
+        default=200_000,
+        help="`snapshot`: views held while a save is timed (videos: one per 100)",
     )
     parser.add_argument(
         "--samples",
@@ -97,6 +112,12 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], Report]]:
 
         return module.run(module.MemoryOptions(args.views, args.videos, args.runs))
 
+    def snapshot() -> Report:
+        from bench import snapshot as module
+
+        views = args.snapshot_views
+        return module.run(module.SnapshotOptions(views, max(1, views // 100), args.runs))
+
     def freshness() -> Report:
         from bench import freshness as module
 
@@ -125,6 +146,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], Report]]:
         "counts": counts,
         "ingest": ingest,
         "memory": memory,
+        "snapshot": snapshot,
         "freshness": freshness,
         "stream": stream,
         "history": history,

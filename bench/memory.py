@@ -42,7 +42,7 @@ from bench.servers import SERVER_CPU, BenchError
 if TYPE_CHECKING:
     from headcount.stores.memory import MemoryLiveStore
 
-__all__ = ["LAYOUTS", "MemoryOptions", "run", "view_batches"]
+__all__ = ["LAYOUTS", "MemoryOptions", "fresh_json", "run", "view_batches"]
 
 ENVIRONMENT = "env_bench_memory_000000000"
 BATCH = 1000
@@ -269,10 +269,11 @@ def sweep_here(views: int, videos: int) -> dict[str, float]:
     }
 
 
-def _measure_fresh(layout: str, views: int, videos: int, mode: str) -> dict[str, float]:
-    argv = [sys.executable, "-m", "bench.memory", layout, str(views), str(videos), mode]
+def fresh_json(module: str, *args: str) -> dict[str, float]:
+    """``python -m <module> <args>`` in a fresh process pinned to the server core; the JSON
+    line it prints."""
     done = subprocess.run(
-        ["taskset", "-c", SERVER_CPU, *argv],
+        ["taskset", "-c", SERVER_CPU, sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=1800,
@@ -280,9 +281,13 @@ def _measure_fresh(layout: str, views: int, videos: int, mode: str) -> dict[str,
         cwd=Path(__file__).resolve().parent.parent,
     )
     if done.returncode != 0:
-        raise BenchError(f"memory {layout} {mode} failed: {done.stderr.strip()[-2000:]}")
+        raise BenchError(f"{module} {' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
     result: dict[str, float] = json.loads(done.stdout)
     return result
+
+
+def _measure_fresh(layout: str, views: int, videos: int, mode: str) -> dict[str, float]:
+    return fresh_json("bench.memory", layout, str(views), str(videos), mode)
 
 
 def run(options: MemoryOptions) -> Report:

@@ -66,6 +66,9 @@ NONSENSE = [
     (["--workers", "0"], "--workers: 0 is not in the range 1<=x<=1024"),
     (["--count-paused", "maybe"], "'maybe' is not a boolean: use true or false"),
     (["--max-body-bytes", "10"], "--max-body-bytes: 10 is not in the range x>=1024"),
+    (["--header-timeout", "0"], "--header-timeout: 0.0 is not in the range x>0"),
+    (["--max-connections", "0"], "--max-connections: 0 is not in the range x>=1"),
+    (["--max-url-bytes", "100"], "--max-url-bytes: 100 is not in the range x>=1024"),
 ]
 
 

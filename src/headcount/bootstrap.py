@@ -3,6 +3,9 @@ register the background work that belongs to them."""
 
 from __future__ import annotations
 
+import time
+
+from headcount.metrics import Histogram
 from headcount.runtime import Runtime
 from headcount.settings import Settings
 from headcount.stores.live import LiveStore
@@ -15,6 +18,7 @@ __all__ = [
     "is_memory_url",
     "open_live_store",
     "register_live_jobs",
+    "register_store_latencies",
 ]
 
 
@@ -45,17 +49,57 @@ def build_runtime(settings: Settings) -> Runtime:
     live = open_live_store(settings)
     runtime = Runtime(settings=settings, control=control, live=live)
     register_live_jobs(runtime)
+    register_store_latencies(runtime)
     return runtime
+
+
+STORE_DURATION = "headcount_store_duration_seconds"
+
+
+def register_store_latencies(runtime: Runtime) -> None:
+    """Export the round trips of the stores that have them: an adapter that talks to a server
+    keeps a ``latency`` :class:`~headcount.metrics.Histogram`, observed once per Redis
+    pipeline (a batch of calls) or per control-store query or transaction; the memory
+    adapters have none (nothing to wait for)."""
+    help = (
+        "Round trips to a store: one per Redis pipeline (every call of an event-loop turn "
+        "together), one per control-store query or transaction."
+    )
+    settings = runtime.settings
+    live_scheme = settings.live_url.partition(":")[0]
+    for store, backend, adapter in (
+        ("live", "redis_cluster" if "cluster" in live_scheme else "redis", runtime.live),
+        ("control", settings.database_url.partition(":")[0].partition("+")[0], runtime.control),
+    ):
+        latency = getattr(adapter, "latency", None)
+        if isinstance(latency, Histogram):
+            runtime.metrics.add_histogram(
+                STORE_DURATION, help, latency, store=store, backend=backend
+            )
 
 
 def register_live_jobs(runtime: Runtime) -> None:
     """The live store's background work: the sweeper (expires silent views, which moves
-    ``updated_at``) and periodic saves of live state (also saved on shutdown)."""
+    ``updated_at``), periodic saves of live state (also saved on shutdown) and, for the memory
+    store with a state file, the journal's fsync timer."""
     live = runtime.live
+    metrics = runtime.metrics
+    duration = metrics.histogram(
+        "headcount_sweep_duration_seconds",
+        "Time each sweep took (expiring silent views and moving updated_at).",
+    )
+    expired = metrics.counter(
+        "headcount_sweep_expired_views_total", "Views expired by the sweeper (silent too long)."
+    )
 
     async def sweep(now: float) -> None:
-        await live.sweep(now)
+        started = time.perf_counter()
+        expired.value += await live.sweep(now)
+        duration.since(started)
 
     runtime.every("live-sweep", runtime.settings.sweep_interval, sweep)
     if runtime.settings.save_interval > 0:
         runtime.every("live-save", runtime.settings.save_interval, live.save)
+    if isinstance(live, MemoryLiveStore) and live.state_file is not None:
+        interval = runtime.settings.journal_fsync_interval
+        runtime.every("live-journal-fsync", interval, live.sync_journal)

@@ -2,12 +2,17 @@
 
     HeadcountError                 500  internal_error
     ├── BadRequest                 400  invalid_parameters
-    │   └── PayloadTooLarge        413  payload_too_large
+    │   ├── RequestTimeout         408  request_timeout     (headers or body too slow to arrive)
+    │   ├── PayloadTooLarge        413  payload_too_large
+    │   ├── UriTooLong             414  uri_too_long
+    │   └── HeadersTooLarge        431  headers_too_large
     ├── Unauthorized               401  unauthorized
     ├── Forbidden                  403  forbidden
     │   └── TokenRefused           403  invalid_token   (the /counts JWT; ``error_type`` says why)
     ├── NotFound                   404  not_found
-    └── StoreUnavailable           503  service_unavailable
+    ├── MethodNotAllowed           405  method_not_allowed
+    ├── StoreUnavailable           503  service_unavailable
+    └── Overloaded                 503  service_unavailable (a limit of this process is full)
 
 Every HTTP surface turns an exception into a status and Mux's envelope
 ``{"error":{"type":...,"messages":[...]}}`` through :func:`error_response` and nothing else.
@@ -22,13 +27,19 @@ __all__ = [
     "BadRequest",
     "Forbidden",
     "HeadcountError",
+    "HeadersTooLarge",
+    "MethodNotAllowed",
     "NotFound",
+    "Overloaded",
     "PayloadTooLarge",
+    "RequestTimeout",
     "StoreUnavailable",
     "TokenRefused",
     "Unauthorized",
+    "UriTooLong",
     "envelope",
     "error_response",
+    "status_and_type",
 ]
 
 
@@ -51,6 +62,18 @@ class PayloadTooLarge(BadRequest):
     default_message = "The request body is too large."
 
 
+class RequestTimeout(BadRequest):
+    default_message = "The request did not arrive in time."
+
+
+class UriTooLong(BadRequest):
+    default_message = "The request target is too long."
+
+
+class HeadersTooLarge(BadRequest):
+    default_message = "The request headers are too large."
+
+
 class Unauthorized(HeadcountError):
     default_message = "Unauthorized request"
 
@@ -67,19 +90,32 @@ class NotFound(HeadcountError):
     default_message = "The requested resource either doesn't exist or you don't have access to it."
 
 
+class MethodNotAllowed(HeadcountError):
+    default_message = "The path does not answer that method."
+
+
 class StoreUnavailable(HeadcountError):
     default_message = "A store Headcount depends on is unavailable; try again shortly."
 
 
+class Overloaded(HeadcountError):
+    default_message = "The server is at one of its limits; try again shortly."
+
+
 # class -> (HTTP status, Mux error type). Looked up along the MRO, most specific first.
 _STATUS: dict[type[HeadcountError], tuple[int, str]] = {
+    RequestTimeout: (408, "request_timeout"),
     PayloadTooLarge: (413, "payload_too_large"),
+    UriTooLong: (414, "uri_too_long"),
+    HeadersTooLarge: (431, "headers_too_large"),
     BadRequest: (400, "invalid_parameters"),
     Unauthorized: (401, "unauthorized"),
     TokenRefused: (403, "invalid_token"),
     Forbidden: (403, "forbidden"),
     NotFound: (404, "not_found"),
+    MethodNotAllowed: (405, "method_not_allowed"),
     StoreUnavailable: (503, "service_unavailable"),
+    Overloaded: (503, "service_unavailable"),
     HeadcountError: (500, "internal_error"),
 }
 

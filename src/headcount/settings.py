@@ -194,8 +194,23 @@ SETTINGS: tuple[Setting, ...] = (
         "state_file",
         ".headcount/live-state.json",
         click.STRING,
-        "Where the memory live store saves its views on shutdown and periodically "
-        "(empty to disable).",
+        "Where the memory live store saves its views on shutdown and periodically, with a "
+        "journal of the changes since beside it (`<file>.journal-N`); empty to disable both. "
+        "See docs/deployment.md#crash-safety-of-the-memory-live-store.",
+    ),
+    Setting(
+        "save_interval",
+        30.0,
+        _SECONDS,
+        "Seconds between snapshots of the live state (the journal keeps what changed since).",
+    ),
+    Setting(
+        "journal_fsync_interval",
+        1.0,
+        _SECONDS,
+        "Seconds between forcing the memory live store's journal to disk: the most a power loss "
+        "can take back (a killed process loses nothing: the journal is written before each "
+        "answer).",
     ),
     Setting(
         "history_retention",
@@ -204,12 +219,76 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds of history kept per content id and environment: peaks and the per-minute "
         "series (docs/history.md). Memory grows with this times the ids that were live.",
     ),
-    Setting("save_interval", 30.0, _SECONDS, "Seconds between periodic saves of the live state."),
     Setting(
         "max_body_bytes",
         2 * 1024 * 1024,
         click.IntRange(min=1024),
         "Largest collector body accepted, in bytes; larger bodies get 413.",
+    ),
+    # Limits on what one client may cost (docs/deployment.md, "Limits"); each refusal is an
+    # error envelope, then the connection closes.
+    Setting(
+        "max_url_bytes",
+        32 * 1024,
+        click.IntRange(min=1024),
+        "Longest request target (path and query) accepted, in bytes; longer gets 414. A "
+        "/counts/stream URL with its 32 tokens takes ~18 KB.",
+    ),
+    Setting(
+        "max_header_bytes",
+        32 * 1024,
+        click.IntRange(min=1024),
+        "Largest total of request header names and values, in bytes; more gets 431.",
+    ),
+    Setting(
+        "max_headers", 100, click.IntRange(min=10), "Most request header fields; more gets 431."
+    ),
+    Setting(
+        "header_timeout",
+        10.0,
+        _SECONDS,
+        "Seconds a client has to send a request's headers (from its first byte, or from "
+        "the connection's start): past it 408 and the connection closes (slowloris).",
+    ),
+    Setting(
+        "body_timeout",
+        30.0,
+        _SECONDS,
+        "Seconds a client has to send a request's body once its headers are in: past it 408.",
+    ),
+    Setting(
+        "keep_alive_timeout",
+        5.0,
+        _SECONDS,
+        "Seconds an idle keep-alive connection is kept between requests. Behind a load "
+        "balancer, set it above the balancer's own idle timeout.",
+    ),
+    Setting(
+        "max_connections",
+        100_000,
+        click.IntRange(min=1),
+        "Most connections one process holds (streams included); past it a new connection "
+        "gets 503. Lowered to the descriptor limit (`ulimit -n`) less 64 for the stores.",
+    ),
+    Setting(
+        "max_body_memory",
+        64 * 1024 * 1024,
+        click.IntRange(min=64 * 1024),
+        "Most bytes of request bodies still arriving held by one process, over all "
+        "connections; the request that would pass it gets 503.",
+    ),
+    Setting(
+        "max_unsent_bytes",
+        64 * 1024,
+        click.IntRange(min=4096),
+        "Bytes of answers a client may leave unread before the server stops reading its "
+        "requests (flow control).",
+    ),
+    Setting(
+        "send_timeout",
+        30.0,
+        _SECONDS,
+        "Seconds a client may leave more than --max-unsent-bytes unread before it is cut off.",
     ),
     Setting(
         "token_leeway",
@@ -244,6 +323,35 @@ SETTINGS: tuple[Setting, ...] = (
         "Log level: debug, info, warning, error.",
     ),
     Setting(
+        "log_format",
+        "text",
+        click.Choice(["text", "json"], case_sensitive=False),
+        "Log lines as plain `text`, or `json`: one object a line (time, level, logger, "
+        "message and the record's fields), for Headcount's and uvicorn's loggers alike.",
+    ),
+    Setting(
+        "access_log",
+        False,
+        _Bool(),
+        "Log one line per request (logger `headcount.access`): client, method, path, status. "
+        "Token query parameters are logged as `REDACTED`; headers and bodies never are.",
+    ),
+    Setting(
+        "audit_log",
+        "",
+        click.STRING,
+        "A file the audit lines (signing-key and access-token changes, logger "
+        "`headcount.audit`) are also appended to, as JSON lines, by the server and the CLI "
+        "alike (empty: only the log).",
+    ),
+    Setting(
+        "metrics_token",
+        "",
+        click.STRING,
+        "If set, `GET /metrics` answers only `Authorization: Bearer <this>` (401 otherwise). "
+        "A secret: give it as the environment variable, not the flag.",
+    ),
+    Setting(
         "demo",
         True,
         _Bool(),
@@ -272,12 +380,27 @@ class Settings:
     state_file: str
     history_retention: float
     save_interval: float
+    journal_fsync_interval: float
     max_body_bytes: int
+    max_url_bytes: int
+    max_header_bytes: int
+    max_headers: int
+    header_timeout: float
+    body_timeout: float
+    keep_alive_timeout: float
+    max_connections: int
+    max_body_memory: int
+    max_unsent_bytes: int
+    send_timeout: float
     token_leeway: int
     token_cache_size: int
     partitions: int
     counter_shards: int
     log_level: str
+    log_format: str
+    access_log: bool
+    audit_log: str
+    metrics_token: str
     demo: bool
 
     def replace(self, **changes: Any) -> Settings:

@@ -29,6 +29,7 @@ from bench.redis_nodes import NodeRun
 from bench.redis_servers import RedisStats, start_redis
 from bench.report import Metric, compare, markdown_table, metrics_table
 from bench.servers import BenchError
+from bench.snapshot import stall_here
 from bench.tokens import mint_token, mint_tokens, private_key_pem
 from bench.wrk import Series, WrkRun, parse_wrk
 from cryptography.hazmat.primitives import serialization
@@ -178,6 +179,12 @@ def test_minted_tokens_are_distinct_and_accepted_by_pyjwt_and_headcount() -> Non
 
 def test_cold_pool_outlasts_a_bare_verify_loop() -> None:
     assert cold_pool_size(40_000, 5) >= 40_000 * 5 * 1.25
+
+
+def test_snapshot_stall_is_measured_on_a_tiny_population() -> None:
+    result = stall_here(500, 5)
+    assert result["views"] == 500 and result["bytes"] > 500 * 50
+    assert result["stall_ms"] >= 0 and result["save_ms"] > 0
 
 
 def test_memory_layouts_build_tiny_populations() -> None:

@@ -68,7 +68,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> Result:
 def run_json(*args: str) -> Any:
     result = run(*args, "--json")
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def basic(token_id: str, secret: str) -> str:
@@ -231,7 +231,7 @@ def test_database_comes_from_the_environment_when_the_flag_is_absent(
 ) -> None:
     created = run("init", "--json", env={"HEADCOUNT_DATABASE_URL": database})
     assert created.exit_code == 0
-    environment_id = json.loads(created.output)["environment"]["id"]
+    environment_id = json.loads(created.stdout)["environment"]["id"]
     assert [e["id"] for e in run_json("environments", "list", "--database", database)] == [
         environment_id
     ]

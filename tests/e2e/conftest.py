@@ -14,13 +14,14 @@ import contextlib
 import ctypes
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,18 @@ def _terminate_with_the_test_run() -> None:
     dies (pytest killed by a timeout or interrupted past its teardown), the kernel sends the
     server SIGTERM and it stops as on any SIGTERM. No orphaned servers."""
     _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _in_the_server(descriptor_limit: int | None) -> Callable[[], None]:
+    """What runs in the server's process before exec: the above, and a descriptor limit
+    (soft and hard: ``ulimit -n``) when one is given."""
+
+    def prepare() -> None:
+        _terminate_with_the_test_run()
+        if descriptor_limit is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (descriptor_limit, descriptor_limit))
+
+    return prepare
 
 
 def _clean_environment() -> dict[str, str]:
@@ -134,6 +147,7 @@ class LiveServer:
     overrides: dict[str, Any]
     process: subprocess.Popen[bytes] = field(repr=False)
     log_path: Path = field(repr=False)
+    descriptor_limit: int | None = None  # the server's RLIMIT_NOFILE, when not inherited
 
     @property
     def auth(self) -> tuple[str, str]:
@@ -180,7 +194,7 @@ class LiveServer:
                 stderr=subprocess.STDOUT,
                 # Its own process group: teardown kills whatever the server may have started.
                 start_new_session=True,
-                preexec_fn=_terminate_with_the_test_run,
+                preexec_fn=_in_the_server(self.descriptor_limit),
             )
         deadline = time.monotonic() + START_TIMEOUT
         with httpx.Client(timeout=1.0) as client:
@@ -224,8 +238,11 @@ class LiveServer:
             self.process.wait(10)
 
 
-def start_server(directory: Path, **setting_overrides: Any) -> LiveServer:
-    """A running ``headcount serve`` with fresh credentials, its files under ``directory``."""
+def start_server(
+    directory: Path, *, descriptor_limit: int | None = None, **setting_overrides: Any
+) -> LiveServer:
+    """A running ``headcount serve`` with fresh credentials, its files under ``directory``
+    (and at most ``descriptor_limit`` descriptors open, when given)."""
     overrides = dict(setting_overrides)
     unknown = set(overrides) - set(_FLAGS)
     if unknown:
@@ -252,6 +269,7 @@ def start_server(directory: Path, **setting_overrides: Any) -> LiveServer:
             overrides=overrides,
             process=None,  # type: ignore[arg-type]  # set by launch()
             log_path=directory / f"server-{chosen}.log",
+            descriptor_limit=descriptor_limit,
         )
         try:
             server.launch()

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from headcount.stores.memory_journal import journal_generations, journal_path
 from tests.e2e.conftest import HEADCOUNT, LiveServer, _clean_environment, free_port, start_server
 
 pytestmark = pytest.mark.slow
@@ -54,7 +55,20 @@ def test_a_second_server_on_the_same_state_file_leaves_it_alone(
 ) -> None:
     live_server.stop(signal.SIGTERM)  # saves its state file...
     live_server.launch()  # ...and holds it again
+    posted = httpx.post(
+        f"{live_server.base_url}/",
+        json={
+            "events": [
+                {"event": "viewstart", "env_key": live_server.env_key, "view_id": "claimed-view"}
+            ]
+        },
+    )
+    assert posted.status_code == 200 and posted.json()["rejected"] == []
     saved = live_server.state_file.read_bytes()
+    (generation,) = journal_generations(live_server.state_file)
+    journal = journal_path(live_server.state_file, generation)
+    journaled = journal.read_bytes()
+    assert journaled  # the view started since the snapshot
     database = tmp_path / "second" / "headcount.db"
     done = second_server(
         tmp_path / "second",
@@ -66,10 +80,15 @@ def test_a_second_server_on_the_same_state_file_leaves_it_alone(
         str(live_server.state_file),
     )
     assert done.returncode == 1, done
-    assert f"the live-state file {live_server.state_file} is in use" in done.stderr
+    assert f"the live-state file {live_server.state_file} (and its journal) is in use" in (
+        done.stderr
+    )
     assert "--state-file" in done.stderr
     assert not database.exists()
+    # Neither the snapshot nor the journal was written, and no journal was added beside them.
     assert live_server.state_file.read_bytes() == saved
+    assert journal_generations(live_server.state_file) == [generation]
+    assert journal.read_bytes() == journaled
     assert httpx.get(f"{live_server.base_url}/healthz").status_code == 200
 
 

@@ -3,6 +3,7 @@ boundaries, peaks, retention, and the memory store's history across a restart.""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from headcount.history.model import Minute
 from headcount.history.reads import HistoryReads
 from headcount.history.record import KeyHistory, expired, observe, read
 from headcount.stores.memory import MemoryLiveStore
+from headcount.stores.memory_snapshot import read_snapshot, write_snapshot
 
 pytestmark = pytest.mark.anyio
 
@@ -172,16 +174,14 @@ async def test_a_restart_within_the_window_keeps_counting_from_the_saved_views(
 
 
 async def test_a_bad_history_section_costs_the_history_not_the_views(tmp_path: Path) -> None:
-    import orjson
-
     state = tmp_path / "state.json"
     store = MemoryLiveStore(state_file=state)
     await store.start(T0)
     await store.ingest("e", [_start("a", "v1", "x")], T0 + 1)
     await store.close(T0 + 2)
-    document = orjson.loads(state.read_bytes())
-    document["history"] = {"keys": [["e", "video_id"]]}
-    state.write_bytes(orjson.dumps(document))
+    saved = read_snapshot(state)
+    assert saved is not None and saved.history["keys"]
+    write_snapshot(state, dataclasses.replace(saved, history={"keys": [["e", "video_id"]]}))
     again = MemoryLiveStore(state_file=state)
     await again.start(T0 + 10)
     assert (await again.counts("e", "video_id", "v1", T0 + 10)).views == 1

@@ -51,3 +51,22 @@ async def test_the_server_process_freezes_what_start_up_built(
         assert (gc.get_freeze_count() > 0) is freeze
     finally:
         gc.unfreeze()
+
+
+async def test_a_bug_on_the_asgi_way_of_a_hot_path_is_a_500_envelope_with_cors(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    from headcount.http.app import HeadcountApp
+    from headcount.http.reply import Reply
+
+    class BrokenCounts(HeadcountApp):
+        async def _counts(self, query_string: bytes) -> Reply:
+            raise RuntimeError("a bug in /counts")
+
+    transport = httpx.ASGITransport(app=BrokenCounts(runtime), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        answer = await client.get("/counts", params={"token": "x"})
+    assert answer.status_code == 500
+    assert answer.json()["error"]["type"] == "internal_error"
+    assert answer.headers["access-control-allow-origin"] == "*"
+    assert "a bug in /counts" in caplog.text  # logged with its traceback

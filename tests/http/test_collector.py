@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from headcount.core.keys import abbreviate_key
+from headcount.http.app import HeadcountApp
 from headcount.runtime import Runtime
 from headcount.stores.control import Environment
 from headcount.stores.control_memory import MemoryControlStore
@@ -154,7 +155,7 @@ async def test_a_body_that_is_not_the_envelope_is_a_400_envelope(
     assert error["type"] == "invalid_parameters"
     assert error["messages"] and all(isinstance(m, str) for m in error["messages"])
     metrics = (await client.get("/metrics")).text
-    assert "headcount_collector_bad_bodies_total 1" in metrics
+    assert 'headcount_collector_bodies_total{outcome="invalid_parameters"} 1' in metrics
 
 
 async def test_a_body_over_the_limit_is_a_413_envelope(
@@ -272,28 +273,22 @@ async def test_content_ids_a_page_sets_in_mux_embed_data(
 
 
 async def test_unknown_env_keys_are_negatively_cached(
-    client: httpx.AsyncClient, control: MemoryControlStore, clock: FakeClock
+    client: httpx.AsyncClient, app: HeadcountApp, control: MemoryControlStore, clock: FakeClock
 ) -> None:
-    lookups: list[str] = []
-    original = control.environment_for_env_key
-
-    def counting_lookup(env_key: str) -> Environment | None:
-        lookups.append(env_key)
-        return original(env_key)
-
-    control.environment_for_env_key = counting_lookup  # type: ignore[method-assign]
+    assert app.collector is not None
+    cache = app.collector.environments
     body = orjson.dumps({"events": [{"e": "hb", "ake": "latecomer1", "xid": "v", "vid": "x"}] * 3})
     for _ in range(5):
         response = await client.post("/", content=body)
         assert response.json()["accepted"] == 0
-    assert lookups == ["latecomer1"]  # one query for 15 events in 5 requests
+    assert cache.store_queries == 1  # one query for 15 events in 5 requests
     control.create_environment("late", "latecomer1", int(clock()))
     clock.advance(6)  # past the negative cache
     response = await client.post("/", content=body)
     assert response.json() == {"accepted": 3, "rejected": []}
-    assert lookups == ["latecomer1", "latecomer1"]
+    assert cache.store_queries == 2
     await client.post("/", content=body)
-    assert len(lookups) == 2  # found environments are cached too
+    assert cache.store_queries == 2  # found environments are cached too
 
 
 async def test_metrics_page_is_prometheus_text(client: httpx.AsyncClient, env: Environment) -> None:
@@ -302,8 +297,8 @@ async def test_metrics_page_is_prometheus_text(client: httpx.AsyncClient, env: E
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = response.text
-    assert "# TYPE headcount_collector_requests_total counter" in text
-    assert "headcount_collector_requests_total 1" in text
+    assert "# TYPE headcount_collector_bodies_total counter" in text
+    assert 'headcount_collector_bodies_total{outcome="ok"} 1' in text
     assert "headcount_collector_events_accepted_total 6" in text
     assert "# TYPE headcount_views_happening gauge" in text
     assert "headcount_views_happening 1" in text

@@ -7,7 +7,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from headcount.http.app import HeadcountApp
 from headcount.runtime import Runtime
+from headcount.settings import Settings
+from headcount.stores.control_memory import MemoryControlStore
+from headcount.stores.memory import MemoryLiveStore
+from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -27,3 +32,22 @@ async def test_a_node_shutting_down_is_not_ready_but_alive(
     assert ready.json()["error"]["type"] == "service_unavailable"
     assert "shutting down" in ready.json()["error"]["messages"][0]
     assert (await client.get("/healthz")).status_code == 200
+
+
+class _BrokenLiveStore(MemoryLiveStore):
+    @property
+    def ready(self) -> bool:
+        raise RuntimeError("a bug behind /readyz")
+
+
+async def test_a_bug_on_a_cold_path_is_a_500_envelope(
+    settings: Settings, control: MemoryControlStore, clock: FakeClock
+) -> None:
+    runtime = Runtime(settings=settings, control=control, live=_BrokenLiveStore(), clock=clock)
+    app = HeadcountApp(runtime, clock=clock)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        answer = await client.get("/readyz")
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json()["error"]["type"] == "internal_error"

@@ -123,6 +123,12 @@ async def test_pages_walk_every_key_oldest_first_then_an_empty_page(
     assert seen == ids
     past = await client.get(KEYS, params={"limit": 3, "page": 10**30}, auth=admin.auth)
     assert past.json() == {"data": []}
+    for page in (2**53, 2**63, 2**64):  # past the offsets a database integer holds
+        past = await client.get(KEYS, params={"limit": 100, "page": page}, auth=admin.auth)
+        assert (past.status_code, past.json()) == (200, {"data": []})
+    # A repeated parameter: the last one counts.
+    again = await client.get(f"{KEYS}?limit=3&page=9&page=2", auth=admin.auth)
+    assert [k["id"] for k in again.json()["data"]] == ids[3:6]
 
 
 async def test_limit_defaults_to_25_and_may_be_100(
@@ -146,6 +152,7 @@ async def test_limit_defaults_to_25_and_may_be_100(
         {"limit": "2.5"},
         {"limit": ""},
         {"limit": "1e2"},
+        {"limit": "9" * 40},
         {"page": "0"},
         {"page": "-3"},
         {"page": "two"},

@@ -16,6 +16,7 @@ from uvicorn.server import ServerState
 
 from headcount.http.protocol import HotPathProtocol
 from headcount.http.uvicorn_seam import UVICORN_INTERNALS
+from headcount.http.wire import WritesWhileOpen
 
 
 def _assigned(cls: type, method: str = "__init__") -> set[str]:
@@ -55,9 +56,21 @@ def test_protocol_methods_the_hot_path_extends_are_uvicorns_own() -> None:
         assert name in vars(HttpToolsProtocol), f"HttpToolsProtocol.{name} is gone or moved"
 
 
+def test_on_header_still_does_only_what_the_limits_copy_of_it_does() -> None:
+    source = inspect.getsource(HttpToolsProtocol.on_header).splitlines()[1:]  # after the def
+    lines = tuple(line.strip() for line in source if line.strip())
+    assert lines == UVICORN_INTERNALS["on_header_lines"], (
+        "uvicorn's on_header changed: bring LimitedProtocol.on_header (protocol_limits.py) "
+        f"in step with it, then update on_header_lines: {lines}"
+    )
+
+
 def test_what_uvicorn_expects_of_a_cycle_is_what_the_stand_in_has() -> None:
     cycle_fields = _assigned(RequestResponseCycle)
-    for name in UVICORN_INTERNALS["cycle_attributes"]:
+    for name in (
+        *UVICORN_INTERNALS["cycle_attributes"],
+        *UVICORN_INTERNALS["asgi_cycle_attributes"],
+    ):
         assert name in cycle_fields, f"RequestResponseCycle.{name} is gone"
     # Every attribute uvicorn's protocol reads off self.cycle is one the stand-in has.
     protocol_source = inspect.getsource(HttpToolsProtocol)
@@ -81,3 +94,28 @@ def test_server_state_fields_are_there() -> None:
 
 def test_flow_control_is_what_on_response_complete_resumes() -> None:
     assert "resume_reading" in vars(FlowControl)
+    flow_fields = _assigned(FlowControl)
+    for name in UVICORN_INTERNALS["flow_attributes"]:
+        assert name in vars(FlowControl) or name in flow_fields, f"FlowControl.{name} is gone"
+
+
+def test_a_parser_error_is_answered_by_the_method_the_protocol_replaces() -> None:
+    source = inspect.getsource(HttpToolsProtocol.data_received)
+    assert "httptools.HttpParserError" in source
+    assert f"self.{UVICORN_INTERNALS['parser_error_answered_by']}(msg)" in source
+
+
+def test_a_cycle_uses_only_what_the_guarded_transport_has() -> None:
+    assert "transport" in _assigned(RequestResponseCycle)
+    used = set(re.findall(r"self\.transport\.([a-z_]+)", inspect.getsource(RequestResponseCycle)))
+    assert used == set(UVICORN_INTERNALS["cycle_transport_methods"]), used
+    for name in used:
+        assert callable(getattr(WritesWhileOpen, name, None)), name
+
+
+def test_uvicorns_access_line_has_the_arguments_the_redaction_expects() -> None:
+    source = inspect.getsource(RequestResponseCycle.send)
+    call = source[source.index("self.access_logger.info(") :]
+    call = call[: call.index(")\n")]
+    arguments = [part.strip() for part in call.split("\n")[2:] if part.strip()]
+    assert [a.rstrip(",") for a in arguments] == list(UVICORN_INTERNALS["access_log_args"])

@@ -85,9 +85,17 @@ def test_created_environment_is_found_by_id_and_env_key(store: ControlStore) -> 
     assert (created.name, created.env_key, created.created_at) == ("prod", "abc123", 100)
     assert created.id
     assert store.get_environment(created.id) == created
-    assert store.environment_for_env_key("abc123") == created
+    assert store.environments_for_env_keys(["abc123"]) == {"abc123": created}
     assert store.get_environment("nope") is None
-    assert store.environment_for_env_key("nope") is None
+    assert store.environments_for_env_keys(["nope"]) == {}
+    assert store.environments_for_env_keys([]) == {}
+
+
+def test_many_env_keys_are_looked_up_at_once(store: ControlStore) -> None:
+    made = {f"key{i}": store.create_environment(f"e{i}", f"key{i}", i) for i in range(3)}
+    # More keys than one IN (...) holds, known ones among them, one given twice.
+    asked = [f"unknown{i}" for i in range(2500)] + ["key0", "key2", "key2", "bad\x00key"]
+    assert store.environments_for_env_keys(asked) == {"key0": made["key0"], "key2": made["key2"]}
 
 
 def test_env_key_is_unique(store: ControlStore) -> None:
@@ -207,7 +215,7 @@ def test_everything_survives_closing_and_reopening(sql_store_url: str) -> None:
     first.close()
     second = open_control_store(sql_store_url)
     try:
-        assert second.environment_for_env_key("persist") == env
+        assert second.environments_for_env_keys({"persist"}) == {"persist": env}
         assert second.access_token_with_hash("tok") == (_token(env.id, "tok", 2, SYSTEM_READ), "h")
         assert second.get_signing_key("key") == _key(env.id, "key", 3)
     finally:
@@ -267,7 +275,7 @@ def test_lookups_of_ids_with_a_nul_byte_find_nothing(store: ControlStore) -> Non
     env = store.create_environment("e", "k", 1)
     bad = "a\x00b"
     assert store.get_environment(bad) is None
-    assert store.environment_for_env_key(bad) is None
+    assert store.environments_for_env_keys([bad]) == {}
     assert store.access_token_with_hash(bad) is None
     assert store.list_access_tokens(bad) == []
     assert store.revoke_access_token(bad) is False

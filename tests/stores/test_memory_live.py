@@ -125,7 +125,8 @@ async def test_periodic_saves_replace_the_file(tmp_path: Path) -> None:
     restored = MemoryLiveStore(state_file=state)
     await restored.start(T0 + 2)
     assert await video(restored) == (2, 2)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.json"]
+    # The snapshot, and the (empty) journal the restored store writes from now on.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.json", "live.json.journal-000002"]
 
 
 async def test_without_a_state_file_nothing_is_written(tmp_path: Path) -> None:
@@ -158,22 +159,24 @@ async def test_an_unreadable_state_file_is_logged_and_skipped(
     assert await video(store) == (1, 1)
 
 
-async def test_a_truncated_column_is_refused(
+async def test_a_truncated_or_damaged_file_is_refused(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import orjson
-
     state = tmp_path / "live.json"
     store = MemoryLiveStore(state_file=state)
     await store.ingest(ENV, [start("v1")], T0)
     await store.save(T0)
-    document = orjson.loads(state.read_bytes())
-    for partition in document["partitions"]:
-        partition["flags"] = ""  # the partition holding v1 now has a column too short
-    state.write_bytes(orjson.dumps(document))
+    whole = state.read_bytes()
+    state.write_bytes(whole[:-3])  # a copy cut short (the file itself is renamed whole)
     with caplog.at_level(logging.ERROR, logger="headcount.live"):
         await MemoryLiveStore(state_file=state).start(T0)
-    assert "columns of different lengths" in caplog.text
+    assert "cut short" in caplog.text
+    damaged = bytearray(whole)
+    damaged[10] ^= 1  # a bit flipped in the first partition's columns
+    state.write_bytes(bytes(damaged))
+    with caplog.at_level(logging.ERROR, logger="headcount.live"):
+        await MemoryLiveStore(state_file=state).start(T0)
+    assert "checksum does not match" in caplog.text
 
 
 # -- wiring --------------------------------------------------------------------------------
@@ -189,6 +192,7 @@ async def test_build_runtime_registers_the_sweeper_and_the_saver(tmp_path: Path)
             "liveness_window": 30.0,
             "sweep_interval": 0.5,
             "save_interval": 7.0,
+            "journal_fsync_interval": 0.25,
         },
         environ={},
     )
@@ -199,6 +203,7 @@ async def test_build_runtime_registers_the_sweeper_and_the_saver(tmp_path: Path)
         assert store.liveness_window == 30.0
         jobs = {job.name: job for job in runtime.periodic}
         assert (jobs["live-sweep"].interval, jobs["live-save"].interval) == (0.5, 7.0)
+        assert jobs["live-journal-fsync"].interval == 0.25
         await store.ingest(ENV, [start("v1")], T0)
         await jobs["live-sweep"].run(T0 + 31)
         assert store.updated_at == T0 + 31
@@ -206,5 +211,6 @@ async def test_build_runtime_registers_the_sweeper_and_the_saver(tmp_path: Path)
         await store.ingest(ENV, [start("v2")], T0 + 32)
         await jobs["live-save"].run(T0 + 32)
         assert (tmp_path / "live.json").exists()
+        await jobs["live-journal-fsync"].run(T0 + 33)  # not started: nothing to sync, no error
     finally:
         runtime.control.close()

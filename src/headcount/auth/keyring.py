@@ -1,11 +1,16 @@
 """Public keys of signing keys, by ``kid``, parsed once and kept in memory.
 
 The ControlStore is synchronous and may be a database across the network, so a verify that
-misses this cache looks the key up off the event loop (``asyncio.to_thread``), with at most
-:data:`LOOKUP_CONCURRENCY` lookups at a time and one lookup per ``kid`` however many requests
-wait for it. Kids the store does not know are remembered for :data:`UNKNOWN_KID_TTL` seconds:
-anyone can put garbage in a token, and a browser retrying a bad token must not cost a query per
-request. The TTL is short because a key created on another node must start working quickly.
+misses this cache looks the key up off the event loop, through
+:class:`~headcount.stores.lookups.BoundedLookups`: at most :data:`LOOKUP_CONCURRENCY` lookups
+at a time and :data:`LOOKUPS_QUEUED` more waiting, and one lookup per ``kid`` however many
+requests wait for it. Past that queue (a flood of tokens with made-up kids) a token whose kid
+is not known yet is answered at once with a 503 ``service_unavailable`` (the widget and the CLI
+poll again; a 403 would stop them), instead of waiting behind every other lookup: its kid may
+be a real key created a moment ago. Kids the store does not know are remembered for
+:data:`UNKNOWN_KID_TTL` seconds (at most :data:`MAX_REFUSED` of them): anyone can put garbage
+in a token, and a browser retrying a bad token must not cost a query per request. The TTL is
+short because a key created on another node must start working quickly.
 
 A deleted key is remembered as deleted (:meth:`Keyring.forget`), so that a lookup that was
 already in flight when the key was deleted cannot put it back.
@@ -14,6 +19,7 @@ already in flight when the key was deleted cannot put it back.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Final
 
@@ -22,8 +28,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from headcount.auth.jwt_verify import load_verification_key
 from headcount.errors import TokenRefused
 from headcount.stores.control import ControlStore, SigningKey
+from headcount.stores.lookups import BoundedLookups
 
-__all__ = ["LOOKUP_CONCURRENCY", "MAX_KID_LENGTH", "UNKNOWN_KID_TTL", "Keyring", "VerificationKey"]
+__all__ = [
+    "LOOKUPS_QUEUED",
+    "LOOKUP_CONCURRENCY",
+    "MAX_KID_LENGTH",
+    "UNKNOWN_KID_TTL",
+    "Keyring",
+    "VerificationKey",
+]
 
 UNKNOWN_KID_TTL: Final = 1.0
 # Key ids Headcount issues are 43 URL-safe characters. A kid that could not be one (too long,
@@ -31,6 +45,7 @@ UNKNOWN_KID_TTL: Final = 1.0
 # rejects NUL bytes in a query with an error rather than "no such row".
 MAX_KID_LENGTH: Final = 128
 LOOKUP_CONCURRENCY: Final = 4
+LOOKUPS_QUEUED: Final = 64
 # Bounds on what an anonymous caller can make us remember; the oldest entries go first.
 MAX_KEYS: Final = 10_000
 MAX_REFUSED: Final = 10_000
@@ -67,7 +82,12 @@ class Keyring:
         self._refused: dict[str, tuple[str, str, float | None]] = {}
         self._deleted: dict[str, None] = {}  # insertion-ordered set, bounded
         self._inflight: dict[str, asyncio.Task[VerificationKey]] = {}
-        self._lookups = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+        self.lookups = BoundedLookups(
+            concurrency=LOOKUP_CONCURRENCY,
+            queued=LOOKUPS_QUEUED,
+            busy_message="Too many tokens whose signing key is not yet known here are being "
+            "checked; try again shortly.",
+        )
         self.store_lookups = 0  # how often the store was asked (observability and tests)
 
     def key_now(self, key_id: str, now: float) -> VerificationKey | None:
@@ -94,7 +114,10 @@ class Keyring:
             return found
         lookup = self._inflight.get(key_id)
         if lookup is None:
-            lookup = asyncio.ensure_future(self._lookup(key_id, now))
+            # Admitted now, or a 503 at once when the queue is full.
+            stored = self.lookups.call(self._control.get_signing_key, key_id)
+            self.store_lookups += 1
+            lookup = asyncio.ensure_future(self._lookup(key_id, stored, now))
             self._inflight[key_id] = lookup
             lookup.add_done_callback(lambda done: self._lookup_done(key_id, done))
         # Shielded: a request that goes away does not cancel the lookup others wait for.
@@ -105,11 +128,10 @@ class Keyring:
         if not lookup.cancelled():
             lookup.exception()  # every waiter may have gone; the outcome is already recorded
 
-    async def _lookup(self, key_id: str, now: float) -> VerificationKey:
-        async with self._lookups:
-            self.store_lookups += 1
-            stored = await asyncio.to_thread(self._control.get_signing_key, key_id)
-        return self._admit(key_id, stored, now)
+    async def _lookup(
+        self, key_id: str, stored: Awaitable[SigningKey | None], now: float
+    ) -> VerificationKey:
+        return self._admit(key_id, await stored, now)
 
     def _admit(self, key_id: str, stored: SigningKey | None, now: float) -> VerificationKey:
         if key_id in self._deleted or (stored is not None and stored.deleted_at is not None):

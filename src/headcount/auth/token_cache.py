@@ -39,6 +39,9 @@ class VerifiedTokenCache:
         self.capacity = max(0, capacity)
         self._entries: OrderedDict[str, VerifiedToken] = OrderedDict()
         self._by_key: dict[str, set[str]] = {}
+        # Lookups that found a live entry, and the rest (served at GET /metrics).
+        self.hits = 0
+        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -46,10 +49,13 @@ class VerifiedTokenCache:
     def get(self, token: str, now: float) -> VerifiedToken | None:
         entry = self._entries.get(token)
         if entry is None:
+            self.misses += 1
             return None
         if entry.valid_until <= now:
+            self.misses += 1
             self._remove(token, entry)
             return None
+        self.hits += 1
         return entry
 
     def put(self, token: str, verified: VerifiedToken) -> None:

@@ -1,5 +1,10 @@
 """What ``headcount serve`` claims before it touches anything: its port, and the live-state file.
 
+The state file's lock covers every file the memory live store writes, all named from the state
+file: the snapshot, its ``.tmp`` and the journals (``<file>.journal-N``,
+:mod:`headcount.stores.memory_journal`). So no two processes ever write one journal or one
+snapshot.
+
 A second server started on the same port, or on the same state file, must fail before it
 migrates a database, writes a credential or overwrites the state of the one already running,
 and say which port or file is taken and how to pick another. So the listening socket is bound
@@ -50,8 +55,9 @@ def bind_listener(host: str, port: int) -> socket.socket:
 
 
 def lock_state_file(state_file: str) -> IO[str] | None:
-    """An exclusive lock on the live-state file (a ``.lock`` beside it), held while the
-    returned file stays open; None when there is no state file (``--state-file ''``)."""
+    """An exclusive lock on the live-state file and its journals (a ``.lock`` beside them),
+    held while the returned file stays open; None when there is no state file
+    (``--state-file ''``)."""
     if not state_file:
         return None
     path = Path(state_file)
@@ -65,7 +71,7 @@ def lock_state_file(state_file: str) -> IO[str] | None:
         holder = handle.read().strip()
         handle.close()
         raise click.ClickException(
-            f"the live-state file {path} is in use by another Headcount"
+            f"the live-state file {path} (and its journal) is in use by another Headcount"
             + (f" (process {holder})" if holder else "")
             + ": stop it, or give this one its own file with --state-file or "
             "HEADCOUNT_STATE_FILE (or run it from another directory)."

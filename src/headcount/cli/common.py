@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from headcount.errors import HeadcountError
+from headcount.log_config import configure_cli_logging
 from headcount.settings import load_settings
 from headcount.stores.control import ControlStore
 from headcount.stores.sql import open_control_store, sql_url
@@ -114,7 +115,9 @@ def open_store(database: str | None, *, create: bool = False) -> Iterator[Contro
     """The control store the server uses (``--database``, else ``HEADCOUNT_DATABASE_URL``,
     else the SQLite file under ``./.headcount/``). A SQLite file that does not exist is
     refused, not made empty, unless ``create`` (``headcount init``)."""
-    url = load_settings({"database_url": database}).database_url
+    settings = load_settings({"database_url": database})
+    configure_cli_logging(settings)  # the audit lines of what the command changes
+    url = settings.database_url
     missing = _missing_sqlite_file(url)
     if missing is not None and not create:
         raise click.ClickException(

@@ -15,7 +15,8 @@ from typing import Any
 import click
 from rich.table import Table
 
-from headcount.auth.access_tokens import create_access_token
+from headcount.audit import audit, cli_actor
+from headcount.auth.access_tokens import IssuedAccessToken, create_access_token
 from headcount.auth.environments import DEFAULT_ENVIRONMENT_NAME, create_environment, initialize
 from headcount.cli import main
 from headcount.cli.common import (
@@ -31,7 +32,7 @@ from headcount.cli.common import (
 )
 from headcount.stores.control import PERMISSIONS, AccessToken, Environment
 
-__all__ = ["access_tokens", "environments", "init"]
+__all__ = ["access_tokens", "audit_token_created", "environments", "init"]
 
 
 def _environment_json(environment: Environment) -> dict[str, Any]:
@@ -53,6 +54,18 @@ def _token_json(token: AccessToken) -> dict[str, Any]:
     }
 
 
+def audit_token_created(issued: IssuedAccessToken) -> None:
+    """The audit line of a token a command made (``init``, ``access-tokens create``, the first
+    ``serve``); never its secret."""
+    audit(
+        "access_token.create",
+        actor=cli_actor(),
+        subject=issued.token.id,
+        environment_id=issued.token.environment_id,
+        at=issued.token.created_at,
+    )
+
+
 # -- init ------------------------------------------------------------------------------------
 
 
@@ -64,6 +77,7 @@ def init(name: str, database: str | None, as_json: bool) -> None:
     """Create an environment and an access token with the System permission."""
     with open_store(database, create=True) as control:
         environment, issued = initialize(control, name, now())
+    audit_token_created(issued)
     if as_json:
         echo_json(
             {
@@ -150,6 +164,7 @@ def access_tokens_create(
     with open_store(database) as control:
         env_id = environment_id(control, environment)
         issued = create_access_token(control, env_id, permissions or PERMISSIONS, now())
+    audit_token_created(issued)
     if as_json:
         echo_json({**_token_json(issued.token), "secret": issued.secret})
         return
@@ -189,8 +204,16 @@ def access_tokens_list(environment: str | None, database: str | None, as_json: b
 def access_tokens_revoke(token_id: str, database: str | None, as_json: bool) -> None:
     """Revoke an access token: it authenticates nothing from now on."""
     with open_store(database) as control:
-        if not control.revoke_access_token(token_id):
+        found = control.access_token_with_hash(token_id)
+        if found is None or not control.revoke_access_token(token_id):
             raise click.ClickException(f"no live access token {token_id!r}")
+    audit(
+        "access_token.revoke",
+        actor=cli_actor(),
+        subject=token_id,
+        environment_id=found[0].environment_id,
+        at=now(),
+    )
     if as_json:
         echo_json({"id": token_id, "revoked": True})
         return

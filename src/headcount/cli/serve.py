@@ -17,7 +17,6 @@ one set of counts (docs/deployment.md).
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import os
@@ -36,7 +35,9 @@ from headcount.bootstrap import check_live_url, is_memory_url
 from headcount.cli import main
 from headcount.cli.claim import bind_listener, lock_state_file
 from headcount.cli.common import explain
+from headcount.cli.control import audit_token_created
 from headcount.errors import HeadcountError
+from headcount.log_config import configure_cli_logging, uvicorn_log_config
 from headcount.settings import SETTINGS, Settings, load_settings
 from headcount.stores.control import Environment
 from headcount.stores.sql import open_control_store
@@ -137,9 +138,12 @@ def _bootstrap_if_first_start(settings: Settings) -> tuple[Environment, IssuedAc
     try:
         if control.list_environments():
             return None
-        return initialize(control, DEFAULT_ENVIRONMENT_NAME, int(time.time()))
+        made = initialize(control, DEFAULT_ENVIRONMENT_NAME, int(time.time()))
     finally:
         control.close()
+    configure_cli_logging(settings)  # uvicorn's logging is not set up yet
+    audit_token_created(made[1])
+    return made
 
 
 @main.command("serve")
@@ -207,9 +211,26 @@ def serve(as_json: bool, **raw: str | None) -> None:
         if demo_line(settings):
             click.echo(demo_line(settings))
 
-    _run_uvicorn(settings, log_level, listener)
+    _run_uvicorn(_with_descriptor_room(settings), log_level, listener)
     if state_lock is not None:
         state_lock.close()
+
+
+def _with_descriptor_room(settings: Settings) -> Settings:
+    """``settings`` with ``max_connections`` lowered to what the descriptor limit leaves room
+    for (http/limits.py), saying so when it is."""
+    from headcount.http.limits import RESERVED_DESCRIPTORS, descriptor_room
+
+    room = descriptor_room(settings.max_connections)
+    if room == settings.max_connections:
+        return settings
+    click.echo(
+        f"Holding at most {room} connections, not {settings.max_connections}: the descriptor "
+        f"limit (ulimit -n) is {room + RESERVED_DESCRIPTORS} and {RESERVED_DESCRIPTORS} are "
+        "kept for the stores. Raise it to hold more.",
+        err=True,
+    )
+    return settings.replace(max_connections=room)
 
 
 def _without_password(url: str) -> str:
@@ -238,19 +259,14 @@ def _check_live_store(settings: Settings) -> None:
 
 def _run_uvicorn(settings: Settings, log_level: str, listener: socket.socket) -> None:
     import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
 
     from headcount.bootstrap import build_runtime
     from headcount.http.app import HeadcountApp
     from headcount.http.protocol import HotPathProtocol
+    from headcount.http.protocol_access import AccessLoggedProtocol
 
-    log_config = copy.deepcopy(LOGGING_CONFIG)
-    # Headcount's own logger ("headcount") goes where uvicorn's does, at the same level.
-    log_config["loggers"]["headcount"] = {
-        "handlers": ["default"],
-        "level": log_level.upper(),
-        "propagate": False,
-    }
+    # Headcount's own loggers go where uvicorn's do, in the chosen format (log_config.py).
+    log_config = uvicorn_log_config(settings)
     options: dict[str, Any] = {}
     if settings.workers > 1:
         # Each worker process builds its own app from the HEADCOUNT_* variables (the app
@@ -265,13 +281,16 @@ def _run_uvicorn(settings: Settings, log_level: str, listener: socket.socket) ->
         **options,
         host=settings.host,
         port=settings.port,
-        http=HotPathProtocol,
+        # With the access log on, the hot paths log their answers too (http/access_log.py).
+        http=AccessLoggedProtocol if settings.access_log else HotPathProtocol,
         loop="uvloop",
         lifespan="on",
         ws="none",
         log_level=log_level,
         log_config=log_config,
         access_log=False,
+        # Typed int by uvicorn, used as a call_later delay: a fraction of a second works.
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
         # The hot paths answer in the parser callback, so the app must be ours, unwrapped.
         proxy_headers=False,
         server_header=False,

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from headcount.audit import audit, cli_actor
 from headcount.auth.signing_keys import create_signing_key
 from headcount.cli import main
 from headcount.cli.common import (
@@ -51,7 +52,15 @@ def signing_keys() -> None:
 def signing_keys_create(environment: str, database: str | None, as_json: bool) -> None:
     """Create a signing key; its private key (base64 of a PEM) is printed once."""
     with open_store(database) as control:
-        issued = create_signing_key(control, environment_id(control, environment), now())
+        at = now()
+        issued = create_signing_key(control, environment_id(control, environment), at)
+    audit(
+        "signing_key.create",
+        actor=cli_actor(),
+        subject=issued.key.id,
+        environment_id=issued.key.environment_id,
+        at=at,
+    )
     if as_json:
         echo_json({**_key_json(issued.key), "private_key": issued.private_key})
         return
@@ -113,8 +122,17 @@ def signing_keys_delete(key_id: str, database: str | None, as_json: bool) -> Non
     """Delete a signing key: tokens it signed stop working (running servers notice within
     their revocation poll)."""
     with open_store(database) as control:
-        if not control.delete_signing_key(key_id, now()):
+        key = control.get_signing_key(key_id)
+        at = now()
+        if key is None or not control.delete_signing_key(key_id, at):
             raise click.ClickException(f"no signing key {key_id!r} (or it is already deleted)")
+    audit(
+        "signing_key.delete",
+        actor=cli_actor(),
+        subject=key_id,
+        environment_id=key.environment_id,
+        at=at,
+    )
     if as_json:
         echo_json({"id": key_id, "deleted": True})
         return

@@ -126,16 +126,25 @@ _FIELDS = (
 
 
 def history_document(history: MemoryHistory) -> dict[str, Any]:
-    """The history as one JSON-able section of the live state file (minutes as base64)."""
+    """A copy of the history for the live state file, taken on the event loop (minutes as
+    bytes: :func:`encode_history` makes it JSON, in the thread that writes the file)."""
     return {
         "retention": history.retention,
         "keys": [
-            [
-                *key,
-                *(getattr(h, name) for name in _FIELDS),
-                base64.b64encode(h.minutes.tobytes()).decode(),
-            ]
+            [*key, *(getattr(h, name) for name in _FIELDS), h.minutes.tobytes()]
             for key, h in history.records.items()
+        ],
+    }
+
+
+def encode_history(document: Any) -> Any:
+    """:func:`history_document`'s copy as JSON (minutes as base64); None stays None."""
+    if document is None:
+        return None
+    return {
+        "retention": document["retention"],
+        "keys": [
+            [*row[:-1], base64.b64encode(row[-1]).decode("ascii")] for row in document["keys"]
         ],
     }
 

@@ -19,21 +19,24 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
-from headcount.errors import HeadcountError, NotFound, PayloadTooLarge
+from headcount.errors import HeadcountError, MethodNotAllowed, NotFound, PayloadTooLarge
 from headcount.history.model import LiveReads
+from headcount.http.access_log import logged_send
 from headcount.http.cold import cold_app
 from headcount.http.collector import CollectorEndpoint
 from headcount.http.counts import CountsEndpoint
+from headcount.http.limits import ConnectionLimits
 from headcount.http.reply import Reply, error_reply, preflight_reply
 from headcount.http.stream import Opened, StreamHub
 from headcount.http.stream_wire import STREAM_HEADERS
 from headcount.runtime import Runtime
 
-__all__ = ["HeadcountApp", "create_app", "create_served_app"]
+__all__ = ["PUBLIC_PATHS", "HeadcountApp", "create_app", "create_served_app"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,12 +46,27 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 COLLECT_PATHS = frozenset({"/", "/collect"})
 STREAM_PATH = "/counts/stream"
+# What browsers call cross-origin: every answer on these paths carries CORS, errors included.
+PUBLIC_PATHS = frozenset({"/counts", STREAM_PATH, *COLLECT_PATHS})
 
+log = logging.getLogger("headcount.http")
+
+_FAILED: Reply = error_reply(HeadcountError("The server failed to answer the request."))
 # Answers that depend only on the route, built once.
 _FIXED: dict[str, Reply] = {
     "preflight-counts": preflight_reply("GET, OPTIONS"),
     "preflight-collect": preflight_reply("POST, OPTIONS"),
     "missing": error_reply(NotFound("This node does not serve that path (see its --role).")),
+    **{
+        f"not-allowed-{name}": error_reply(
+            MethodNotAllowed(f"{path} answers {allowed} only."), [("allow", allowed)]
+        )
+        for name, path, allowed in (
+            ("counts", "/counts", "GET, HEAD, OPTIONS"),
+            ("stream", STREAM_PATH, "GET, OPTIONS"),
+            ("collect", "POST / and /collect", "POST, OPTIONS"),
+        )
+    },
 }
 
 
@@ -71,6 +89,10 @@ class HeadcountApp:
         self.clock = clock
         settings = runtime.settings
         self.max_body = settings.max_body_bytes
+        # The ASGI way's access lines (http/access_log.py; the hot paths log in their protocol).
+        self.access_log = settings.access_log
+        # What one client may cost: applied by the hot-path protocol to every connection.
+        self.limits = ConnectionLimits(settings, runtime.metrics)
         self.counts: CountsEndpoint | None = (
             CountsEndpoint(runtime) if settings.serves("counts") else None
         )
@@ -99,25 +121,27 @@ class HeadcountApp:
     # -- shared dispatch -------------------------------------------------------------------
 
     def _route(self, method: str, path: str) -> str:
-        """'counts', 'stream', 'collect', 'preflight-counts', 'preflight-collect', 'missing' or
-        'cold'."""
+        """'counts', 'stream', 'collect', 'preflight-counts', 'preflight-collect', 'missing',
+        'not-allowed-counts', 'not-allowed-stream', 'not-allowed-collect' (a 405 with
+        ``Allow``, CORS and the envelope) or 'cold'."""
         if path == STREAM_PATH:
             if self.stream is None:
                 return "missing"
             if method == "GET":
                 return "stream"
-            return "preflight-counts" if method == "OPTIONS" else "cold"
+            return "preflight-counts" if method == "OPTIONS" else "not-allowed-stream"
         if path == "/counts":
             if self.counts is None:
                 return "missing"
             if method in ("GET", "HEAD"):
                 return "counts"
-            return "preflight-counts" if method == "OPTIONS" else "cold"
+            return "preflight-counts" if method == "OPTIONS" else "not-allowed-counts"
         if path in COLLECT_PATHS:
+            if self.collector is None:
+                return "missing" if method in ("POST", "OPTIONS") else "cold"
             if method == "POST":
-                return "collect" if self.collector is not None else "missing"
-            if method == "OPTIONS":
-                return "preflight-collect" if self.collector is not None else "missing"
+                return "collect"
+            return "preflight-collect" if method == "OPTIONS" else "not-allowed-collect"
         return "cold"
 
     def hot_routes(self) -> Mapping[tuple[bytes, bytes], str]:
@@ -178,9 +202,10 @@ class HeadcountApp:
             return error_reply(exc)
 
     def _too_large(self) -> Reply:
-        return error_reply(
-            PayloadTooLarge(f"The request body is larger than {self.max_body} bytes.")
-        )
+        exc = PayloadTooLarge(f"The request body is larger than {self.max_body} bytes.")
+        if self.collector is not None:
+            self.collector.bodies.error(exc)
+        return error_reply(exc)
 
     # -- ASGI ----------------------------------------------------------------------------
 
@@ -192,6 +217,8 @@ class HeadcountApp:
         if kind != "http":
             await self.cold(scope, receive, send)
             return
+        if self.access_log:
+            send = logged_send(scope, send)
         route = self._route(scope["method"], scope["path"])
         if route == "cold":
             await self.cold(scope, receive, send)
@@ -200,16 +227,20 @@ class HeadcountApp:
         if route == "stream":
             await self._asgi_stream(scope, receive, send)
             return
-        if route == "counts":
-            reply = await self._counts(scope["query_string"])
-        elif route == "collect":
-            try:
-                body = await self._asgi_body(scope, receive)
-            except ClientGone:
-                return  # nobody to answer
-            reply = self._too_large() if body is None else await self._collect(body)
-        else:
-            reply = _FIXED[route]
+        try:
+            if route == "counts":
+                reply = await self._counts(scope["query_string"])
+            elif route == "collect":
+                try:
+                    body = await self._asgi_body(scope, receive)
+                except ClientGone:
+                    return  # nobody to answer
+                reply = self._too_large() if body is None else await self._collect(body)
+            else:
+                reply = _FIXED[route]
+        except Exception:  # a bug: the envelope, where uvicorn would answer text/plain
+            log.exception("Failed to answer %s %s", scope["method"], scope["path"])
+            reply = _FAILED
         await _send_reply(scope, send, reply)
 
     async def open_stream(self, query_string: bytes, now: float) -> Opened | Reply:
@@ -337,8 +368,10 @@ def create_app() -> HeadcountApp:
     proxy-headers middleware around the app, the protocol finds no :class:`HeadcountApp` and
     leaves every request to ASGI). One process only: see :mod:`headcount.cli.serve`."""
     from headcount.bootstrap import build_runtime
+    from headcount.http.access_log import redact_uvicorn_access
     from headcount.settings import load_settings
 
+    redact_uvicorn_access()  # stock uvicorn logs each request: never a token in its lines
     return HeadcountApp(build_runtime(load_settings()))
 
 

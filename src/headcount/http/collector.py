@@ -16,7 +16,10 @@ metrics by its reason). Once, a 698 KB body of ``{"events":[0,0,...]}`` got a 14
 Each event is checked on its own (:func:`headcount.core.events.read_keyed_event`); a bad one is
 reported by its index and reason and counted in the metrics, and never costs its neighbours.
 Events are grouped by ``env_key`` (a batch may mix environments) and each group is applied in
-order by the live store.
+order by the live store. The env_keys not cached yet are looked up together, in one query,
+and unknown ones are remembered for a few seconds
+(:class:`~headcount.stores.environment_cache.EnvironmentCache`); a 503 when too many lookups
+are queued already.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ import orjson
 
 from headcount.core.decode import decode_beacon
 from headcount.core.events import EventRejected, ViewEvent, read_keyed_event
-from headcount.errors import BadRequest, PayloadTooLarge
+from headcount.errors import BadRequest, HeadcountError, PayloadTooLarge
 from headcount.http.reply import JSON, Reply
-from headcount.metrics import Counter
+from headcount.metrics import Counter, Outcomes
 from headcount.runtime import Runtime
 from headcount.stores.control import Environment
 from headcount.stores.environment_cache import MISS, EnvironmentCache
@@ -54,13 +57,15 @@ class CollectorEndpoint:
         self.environments = EnvironmentCache(runtime.control)
         self._immediate = runtime.live.immediate()
         metrics = runtime.metrics
-        self._requests = metrics.counter(
-            "headcount_collector_requests_total", "Beacon POSTs that reached the collector."
+        # A body answered 200 is "ok" even when some of its events were rejected (they are
+        # counted below by reason); 400 when not JSON or not the envelope, 413 when too large.
+        self.bodies = Outcomes(
+            metrics,
+            "headcount_collector_bodies_total",
+            "Beacon POST bodies by outcome: ok (answered 200), or the error envelope's type "
+            "(invalid_parameters, payload_too_large, service_unavailable).",
         )
-        self._bad_bodies = metrics.counter(
-            "headcount_collector_bad_bodies_total",
-            "Beacon POSTs refused whole (400): not JSON, or not the envelope.",
-        )
+        self._ok = self.bodies.ok
         self._accepted = metrics.counter(
             "headcount_collector_events_accepted_total", "Beacon events accepted."
         )
@@ -82,13 +87,11 @@ class CollectorEndpoint:
         """The body's events grouped by ``env_key`` (in order), and the ones rejected."""
         try:
             beacon = decode_beacon(body, expand=False)
-        except BadRequest:
-            self._requests.value += 1
-            self._bad_bodies.value += 1
+        except BadRequest as exc:
+            self.bodies.error(exc)
             raise
         if len(beacon.events) > MAX_EVENTS:
-            self._requests.value += 1
-            self._bad_bodies.value += 1
+            self.bodies.outcome("payload_too_large").value += 1
             raise PayloadTooLarge(
                 f"At most {MAX_EVENTS} events per body (mux-embed sends at most 300); "
                 f"got {len(beacon.events)}. Send them in several."
@@ -128,15 +131,21 @@ class CollectorEndpoint:
         accepted = 0
         duplicates = 0
         live = self.runtime.live
-        environments = self.environments
-        for env_key, (indices, events) in groups.items():
-            environment = await environments.resolve(env_key, now)
-            if environment is None:
-                rejected.extend((index, "unknown_env_key") for index in indices)
-                continue
-            result = await live.ingest(environment.id, events, now)
-            accepted += len(events)
-            duplicates += result.duplicates
+        # One store query for every env_key of the body not cached yet (a 503 when too many
+        # lookups are queued already: mux-embed sends the batch again).
+        try:
+            resolved = await self.environments.resolve_many(groups, now)
+            for env_key, (indices, events) in groups.items():
+                environment = resolved[env_key]
+                if environment is None:
+                    rejected.extend((index, "unknown_env_key") for index in indices)
+                    continue
+                result = await live.ingest(environment.id, events, now)
+                accepted += len(events)
+                duplicates += result.duplicates
+        except HeadcountError as exc:  # a store that does not answer: 503, mux-embed re-sends
+            self.bodies.error(exc)
+            raise
         return self._answer(accepted, duplicates, rejected)
 
     def _apply_now(
@@ -168,7 +177,7 @@ class CollectorEndpoint:
         return self._answer(accepted, duplicates, rejected)
 
     def _answer(self, accepted: int, duplicates: int, rejected: list[tuple[int, str]]) -> Reply:
-        self._requests.value += 1
+        self._ok.value += 1
         self._accepted.value += accepted
         if duplicates:
             self._duplicates.value += duplicates

@@ -13,8 +13,9 @@ Answers (every one with ``Access-Control-Allow-Origin: *``: browsers call it cro
   ``Cache-Control: public, max-age=<snapshot_interval>``: the counters themselves are a
   snapshot up to that old, so a CDN or browser may reuse an answer for as long and no longer
   (whole seconds, rounded down; 0 when the interval is under a second);
-- 400 ``invalid_parameters`` when there is no ``token`` (or ``TOKEN``) parameter, or the query
-  string is absurdly long;
+- 400 ``invalid_parameters`` when there is no ``token`` (or ``TOKEN``) parameter, when it is
+  given more than once, or when the query string is absurdly long;
+- 405 ``method_not_allowed`` with ``Allow: GET, HEAD, OPTIONS`` for any other method;
 - 403 with the refusal's type (``expired_token``, ``unknown_key``...) for a refused token.
 Errors carry ``Cache-Control: no-store`` (see :func:`~headcount.http.reply.error_reply`).
 """
@@ -29,8 +30,9 @@ from urllib.parse import unquote_to_bytes
 
 from headcount.auth.token_cache import VerifiedToken
 from headcount.auth.tokens import TokenVerifier
-from headcount.errors import BadRequest
+from headcount.errors import BadRequest, HeadcountError
 from headcount.http.reply import JSON, Reply
+from headcount.metrics import Outcomes
 from headcount.runtime import Runtime
 from headcount.stores.live import Counts
 
@@ -43,8 +45,9 @@ _BODY: Final = b'{"data":[{"views":%d,"viewers":%d,"updated_at":"%b"}]}'
 
 
 def token_from_query(query_string: bytes) -> str:
-    """The ``token`` (or ``TOKEN``, the spelling of Mux's OpenAPI spec) parameter; the first
-    one wins when both are given."""
+    """The one ``token`` (or ``TOKEN``, the spelling of Mux's OpenAPI spec) parameter. Given
+    twice (``token=&token=JWT``, ``TOKEN=a&token=b``) it is a 400: a proxy, a cache or a log
+    reading the other one must never see a different token than the one verified here."""
     if len(query_string) > MAX_QUERY_BYTES:
         raise BadRequest(f"The query string is longer than {MAX_QUERY_BYTES} bytes.")
     # What browsers send: ``token=<JWT>`` alone, nothing to unquote. Same answer as the loop
@@ -57,19 +60,25 @@ def token_from_query(query_string: bytes) -> str:
         and query_string.find(b"+") < 0
     ):
         return query_string[6:].decode("latin-1")
-    for value in _token_values(query_string):
-        # latin-1 maps every byte to one character; anything outside base64url is then
-        # refused by the verifier's shape check with a clear message.
-        return value.decode("latin-1")
-    raise BadRequest(_MISSING)
+    values = list(_token_values(query_string))
+    if len(values) > 1:
+        raise BadRequest(
+            f"Give the token parameter once; got {len(values)}. (GET /counts/stream is the "
+            "endpoint that takes several.)"
+        )
+    if not values or not values[0]:
+        raise BadRequest(_MISSING)
+    # latin-1 maps every byte to one character; anything outside base64url is then refused
+    # by the verifier's shape check with a clear message.
+    return values[0].decode("latin-1")
 
 
 def tokens_from_query(query_string: bytes, limit: int) -> list[str]:
-    """Every ``token`` (or ``TOKEN``) parameter, in order (``GET /counts/stream`` takes
-    several); at most ``limit`` of them."""
+    """Every non-empty ``token`` (or ``TOKEN``) parameter, in order (``GET /counts/stream``
+    takes several); at most ``limit`` of them."""
     if len(query_string) > MAX_QUERY_BYTES:
         raise BadRequest(f"The query string is longer than {MAX_QUERY_BYTES} bytes.")
-    tokens = [value.decode("latin-1") for value in _token_values(query_string, first=False)]
+    tokens = [value.decode("latin-1") for value in _token_values(query_string) if value]
     if not tokens:
         raise BadRequest(_MISSING)
     if len(tokens) > limit:
@@ -83,18 +92,14 @@ _MISSING: Final = (
 )
 
 
-def _token_values(query_string: bytes, *, first: bool = True) -> Iterator[bytes]:
-    """The non-empty values of the token parameters, unquoted; with ``first``, only the first
-    token parameter counts (an empty one then ends the search, as it always has)."""
+def _token_values(query_string: bytes) -> Iterator[bytes]:
+    """The values of the token parameters, unquoted, empty ones included."""
     for part in query_string.split(b"&"):
         name, _, value = part.partition(b"=")
         if name in _TOKEN_NAMES:
             if b"%" in value or b"+" in value:
                 value = unquote_to_bytes(value.replace(b"+", b" "))
-            if value:
-                yield value
-            elif first:
-                return
+            yield value
 
 
 class CountsEndpoint:
@@ -111,26 +116,55 @@ class CountsEndpoint:
         ]
         self._stamp_of = math.nan  # never equal: the first answer formats the stamp
         self._stamp = b""
+        self._outcomes = Outcomes(
+            runtime.metrics,
+            "headcount_counts_requests_total",
+            "GET /counts requests by outcome: ok, or the error envelope's type "
+            "(invalid_parameters, expired_token, unknown_key, service_unavailable...).",
+        )
+        self._ok = self._outcomes.ok
+        cache = self._cache
+        for outcome, read in (("hit", lambda: cache.hits), ("miss", lambda: cache.misses)):
+            runtime.metrics.reading(
+                "headcount_token_cache_lookups_total",
+                "Lookups of /counts tokens in the verified-token cache; a miss pays the RSA "
+                "verify.",
+                read,
+                outcome=outcome,
+            )
+        runtime.metrics.reading(
+            "headcount_token_verifications_total",
+            "Full RS256 verifications of viewer-count tokens (cache misses that got that far).",
+            lambda: self.verifier.rsa_verifications,
+        )
 
     def get_now(self, query_string: bytes, now: float) -> Reply | None:
         """The answer without a coroutine (the server's hot path, for a live store that
         answers without I/O), or ``None`` when the token's key is not in memory yet.
         Refusals raise :class:`~headcount.errors.HeadcountError` either way."""
         assert self._immediate is not None, "hot path built for a store that must be awaited"
-        token = token_from_query(query_string)
-        verified = self._cache.get(token, now) or self.verifier.verify_now(token, now)
+        try:
+            token = token_from_query(query_string)
+            verified = self._cache.get(token, now) or self.verifier.verify_now(token, now)
+        except HeadcountError as exc:
+            self._outcomes.error(exc)
+            raise
         if verified is None:
-            return None
+            return None  # counted by get(), which answers it
         return self._answer(
             self._immediate.counts_now(verified.environment_id, verified.id_type, verified.id)
         )
 
     async def get(self, query_string: bytes, now: float) -> Reply:
-        token = token_from_query(query_string)
-        verified = await self.verified(token, now)
-        counts = await self._live.counts(
-            verified.environment_id, verified.id_type, verified.id, now
-        )
+        try:
+            token = token_from_query(query_string)
+            verified = await self.verified(token, now)
+            counts = await self._live.counts(
+                verified.environment_id, verified.id_type, verified.id, now
+            )
+        except HeadcountError as exc:
+            self._outcomes.error(exc)
+            raise
         return self._answer(counts)
 
     async def verified(self, token: str, now: float) -> VerifiedToken:
@@ -143,6 +177,7 @@ class CountsEndpoint:
         )
 
     def _answer(self, counts: Counts) -> Reply:
+        self._ok.value += 1
         return 200, self._ok_headers, self.body(counts)
 
     def body(self, counts: Counts) -> bytes:

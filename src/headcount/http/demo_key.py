@@ -28,6 +28,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.concurrency import run_in_threadpool
 
+from headcount.audit import DEMO, audit
 from headcount.auth.environments import DEFAULT_ENVIRONMENT_NAME
 from headcount.auth.signing_keys import create_signing_key, delete_signing_key
 from headcount.errors import HeadcountError, NotFound
@@ -106,8 +107,16 @@ class DemoKey:
         environment = await self.environment()
         if environment is None:
             raise NotFound("There is no environment yet: `headcount init` creates one.")
+        now = int(self.runtime.clock())
         issued = await run_in_threadpool(
-            create_signing_key, self.runtime.control, environment.id, int(self.runtime.clock())
+            create_signing_key, self.runtime.control, environment.id, now
+        )
+        audit(
+            "signing_key.create",
+            actor=DEMO,
+            subject=issued.key.id,
+            environment_id=environment.id,
+            at=now,
         )
         # The base64 PEM is dropped here; only the key object lives on, in this process.
         self._signer = _Signer(environment.id, issued.key.id, load_private_key(issued.private_key))
@@ -135,4 +144,11 @@ class DemoKey:
             log.warning("demo: signing key %s not deleted: %s", signer.key_id, exc.message)
             return
         self.runtime.signing_key_deleted(signer.key_id)
+        audit(
+            "signing_key.delete",
+            actor=DEMO,
+            subject=signer.key_id,
+            environment_id=signer.environment_id,
+            at=now,
+        )
         log.info("demo: signing key %s deleted", signer.key_id)

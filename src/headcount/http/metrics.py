@@ -6,20 +6,28 @@ custom collector turns them into metric families when the page is asked for, bes
 ``prometheus_client``'s process and platform collectors (CPU, memory, open files, Python). The
 live store's gauges are read first (the store may be on the network), then handed to the
 collector for that one page.
+
+**Behind a token** (setting ``metrics_token``): the page then answers only a request with
+``Authorization: Bearer <token>``, compared in constant time; anything else gets 401 with
+Mux's envelope and ``WWW-Authenticate: Bearer``. Unset (the default), it is open, as exporters
+usually are: keep the port private, or set the token where it is not.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.core import CollectorRegistry, Metric
+from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from headcount.errors import Unauthorized, error_response
 from headcount.runtime import Runtime
 
 __all__ = ["CONTENT_TYPE", "metrics_routes"]
@@ -45,8 +53,20 @@ def metrics_routes(runtime: Runtime) -> list[BaseRoute]:
     registry.register(collector)  # a Collector: it has collect()
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    expected = runtime.settings.metrics_token.encode()
 
     async def metrics(request: Request) -> Response:
+        if expected and not _bearer_matches(request.headers.get("authorization"), expected):
+            status, body = error_response(
+                Unauthorized("GET /metrics needs Authorization: Bearer <metrics_token>.")
+            )
+            return Response(
+                body,
+                status_code=status,
+                media_type="application/json",
+                headers={"www-authenticate": 'Bearer realm="Headcount metrics"'},
+            )
         stats = await runtime.live.stats()
         collector.gauges = [
             (
@@ -69,3 +89,9 @@ def metrics_routes(runtime: Runtime) -> list[BaseRoute]:
         return Response(text, media_type=CONTENT_TYPE, headers={"cache-control": "no-store"})
 
     return [Route("/metrics", metrics, methods=["GET"])]
+
+
+def _bearer_matches(header: str | None, expected: bytes) -> bool:
+    scheme, _, given = (header or "").partition(" ")
+    # compare_digest takes as long whatever the given token is: nothing to learn from timing.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)

@@ -31,16 +31,24 @@ The request falls back to uvicorn's own way, unchanged, whenever anything is unu
 - ``Expect: 100-continue``, an ``Upgrade``, a path spelled another way (``/%63ounts``, an
   absolute URL), a body over ``max_body_bytes`` (the ASGI way answers it 413);
 - always, with a warning at the first connection, when uvicorn's ``limit_concurrency`` is set
-  or the app uvicorn loaded is not a :class:`HeadcountApp` itself (wrapped in middleware:
-  uvicorn's proxy headers, or its message logger at log level ``trace``).
+  (``headcount serve`` leaves it unset: ``--max-connections`` is this protocol's own) or the
+  app uvicorn loaded is not a :class:`HeadcountApp` itself (wrapped in middleware: uvicorn's
+  proxy headers, or its message logger at log level ``trace``).
+
+Both ways are held to the same limits on what one client may cost (head size, time to send a
+request, connections, bodies in flight, answers left unread): :mod:`~headcount.http.
+protocol_limits`, which this class extends; the parser callbacks here keep the phase it reads.
 
 What it keeps of uvicorn's behaviour, so that a client cannot tell the two ways apart: the
 ``date`` (and, if configured, ``server``) header, keep-alive, ``Connection: close`` and
 HTTP/1.0, graceful shutdown (a request whose body is arriving is answered, then the connection
 closes), a 500 for a bug rather than the parser's 400, and uvicorn's request count (for
 ``limit_max_requests``). Different: an idle connection is closed after one to two
-``timeout_keep_alive`` periods rather than exactly one (see :meth:`_close_if_idle`), and these
-requests are not in the access log (``headcount serve`` runs without one).
+``timeout_keep_alive`` periods rather than exactly one (see :meth:`_close_if_idle`), these
+requests are never in uvicorn's access log (they are in Headcount's when ``access_log`` is on:
+:mod:`headcount.http.protocol_access`), a request the parser refuses gets uvicorn's 400 in
+Mux's envelope (with CORS on a public path), and a request on uvicorn's way whose client reset
+the connection ends quietly (:class:`~headcount.http.wire.WritesWhileOpen`).
 """
 
 from __future__ import annotations
@@ -51,12 +59,16 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
-from headcount.http.app import HeadcountApp
-from headcount.http.protocol_chain import SHUTTING_DOWN, ChainedProtocol, Waiting
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+from headcount.http.access_log import redact_target
+from headcount.http.app import PUBLIC_PATHS, HeadcountApp
+from headcount.http.protocol_chain import SHUTTING_DOWN, Waiting
+from headcount.http.protocol_limits import BODY, HEAD, IDLE, LimitedProtocol
 from headcount.http.reply import Reply
 from headcount.http.stream import Opened, Stream
 from headcount.http.stream_wire import STREAM_HEADERS
-from headcount.http.wire import INTERNAL_ERROR, head
+from headcount.http.wire import INTERNAL_ERROR, WritesWhileOpen, head, unparsable
 
 __all__ = ["HotPathProtocol"]
 
@@ -65,9 +77,10 @@ log = logging.getLogger("headcount.http")
 _NO_ROUTES: Final[Mapping[tuple[bytes, bytes], str]] = {}
 _NO_HEADERS: Final[list[tuple[bytes, bytes]]] = []  # never appended to: nothing is parsed
 _NO_PIPELINE: Final[collections.deque[Any]] = collections.deque(maxlen=0)  # stays empty
+_PUBLIC_PATHS: Final = frozenset(path.encode() for path in PUBLIC_PATHS)
 
 
-class HotPathProtocol(ChainedProtocol):
+class HotPathProtocol(LimitedProtocol):
     """One connection. See the module's text for when a request takes which way."""
 
     _warned = False  # the "hot paths off" warning is given once per process
@@ -95,9 +108,7 @@ class HotPathProtocol(ChainedProtocol):
         # The request being answered here; None while it takes uvicorn's way.
         self._route: str | None = None
         self._body: list[bytes] = []
-        self._size = 0
-        # Requests begun on this connection, and the timer that closes it once idle.
-        self._begun = 0
+        # The timer that closes the connection once idle (requests begun: self._begun).
         self._idle_timer: asyncio.TimerHandle | None = None
         # The counts stream this connection carries, once its head is written.
         self._stream: Stream | None = None
@@ -111,8 +122,11 @@ class HotPathProtocol(ChainedProtocol):
         self.expect_100_continue = False
         self.headers = []
         self._begun += 1
+        self._phase = HEAD  # for the limits (protocol_limits.py), as are _head_size and _size
+        self._head_size = 0
 
     def on_headers_complete(self) -> None:
+        self._phase = BODY
         route = None
         cycle = self.cycle
         if (
@@ -127,7 +141,7 @@ class HotPathProtocol(ChainedProtocol):
         if route is None:
             self._route = None
             self._asgi_scope()
-            super().on_headers_complete()
+            self._asgi_headers_complete()
             return
         self._route = route
         self._query = query
@@ -145,6 +159,7 @@ class HotPathProtocol(ChainedProtocol):
             self._take_asgi_way()  # it answers 413, and reads the rest of the body away
 
     def on_message_complete(self) -> None:
+        self._phase = IDLE
         route = self._route
         if route is None:
             super().on_message_complete()
@@ -162,7 +177,7 @@ class HotPathProtocol(ChainedProtocol):
         try:
             reply = self._hot_app.reply_now(route, self._query, body)
         except Exception:
-            log.exception("Failed to answer %s", self.url.decode("latin-1", "replace"))
+            log.exception("Failed to answer %s", redact_target(self.url))  # never a token
             self._outbox.flush()
             self.transport.write(INTERNAL_ERROR)
             self.transport.close()
@@ -185,12 +200,20 @@ class HotPathProtocol(ChainedProtocol):
         self._route = None
         self._body = []
         self._asgi_scope()
-        super().on_headers_complete()
+        self._asgi_headers_complete()
         if self._closing:  # shutdown() came while this request was ours: uvicorn closes after it
             self.cycle.keep_alive = False
         for chunk in chunks:
             if chunk:
                 super().on_body(chunk)
+
+    def _asgi_headers_complete(self) -> None:
+        """uvicorn's ``on_headers_complete``: the request's cycle, whose writes go through
+        :class:`WritesWhileOpen`."""
+        super().on_headers_complete()
+        cycle = self.cycle
+        if isinstance(cycle, RequestResponseCycle) and cycle.transport is self.transport:
+            cycle.transport = WritesWhileOpen(self.transport)  # type: ignore[assignment]
 
     def _asgi_scope(self) -> None:
         """Begin the scope as uvicorn's ``on_message_begin`` does, keeping what was parsed."""
@@ -313,7 +336,16 @@ class HotPathProtocol(ChainedProtocol):
             self._chain[-1].then_400 = msg
             return
         self._outbox.flush()  # the answers to the good requests before the bad one go first
-        super().send_400_response(msg)
+        if self._refusal is not None:
+            # A limit's refusal (LimitedProtocol: a head too large ends here) answers instead.
+            super().send_400_response(msg)
+            return
+        if self.transport.is_closing():
+            return
+        # uvicorn's own is text/plain: the envelope instead (see wire.unparsable).
+        path = self.url.partition(b"?")[0]
+        self.transport.write(unparsable(msg, self._default_headers(), cors=path in _PUBLIC_PATHS))
+        self.transport.close()
 
     def shutdown(self) -> None:
         if self._hot_app is not None:

@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from headcount.audit import audit, token_actor
 from headcount.auth.access_tokens import authenticate, require_permission
 from headcount.auth.signing_keys import (
     create_signing_key,
@@ -127,9 +128,11 @@ class SigningKeysApi:
         # Mux's SDKs send no body (old docs add `?product=data`): the body and any query
         # parameters are ignored, there is nothing to configure on a key.
         token = await self._caller(request, SYSTEM_WRITE)
+        now = self._now()
         issued = await run_in_threadpool(
-            create_signing_key, self.control, token.environment_id, self._now()
+            create_signing_key, self.control, token.environment_id, now
         )
+        _audit("signing_key.create", request, token, issued.key.id, now)
         return json_answer(201, {"data": {**_key(issued.key), "private_key": issued.private_key}})
 
     async def list_keys(self, request: Request) -> Response:
@@ -155,9 +158,9 @@ class SigningKeysApi:
     async def delete(self, request: Request) -> Response:
         token = await self._caller(request, SYSTEM_WRITE)
         key_id = self._key_id(request)
-        await run_in_threadpool(
-            delete_signing_key, self.control, token.environment_id, key_id, self._now()
-        )
+        now = self._now()
+        await run_in_threadpool(delete_signing_key, self.control, token.environment_id, key_id, now)
+        _audit("signing_key.delete", request, token, key_id, now)
         # Token caches in this process forget the key now; other nodes poll the store.
         self.runtime.signing_key_deleted(key_id)
         return Response(status_code=204, headers=_HEADERS)
@@ -186,6 +189,18 @@ class SigningKeysApi:
         if len(key_id) > _MAX_KEY_ID_LENGTH:
             raise NotFound()
         return key_id
+
+
+def _audit(action: str, request: Request, token: AccessToken, key_id: str, now: int) -> None:
+    client = request.client
+    audit(
+        action,
+        actor=token_actor(token.id),
+        subject=key_id,
+        environment_id=token.environment_id,
+        at=now,
+        client=f"{client.host}:{client.port}" if client else None,
+    )
 
 
 def with_challenge(handler: Handler) -> Handler:

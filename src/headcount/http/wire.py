@@ -1,6 +1,7 @@
 """Bytes on the wire for the hot-path protocol: status lines, reply heads, the 500 for a
-failing handler, and the per-loop outbox that writes the answers of one event-loop round
-together (see :class:`Outbox`)."""
+failing handler, the 400 for a request the parser refused, the per-loop outbox that writes the
+answers of one event-loop round together (see :class:`Outbox`), and the transport a request on
+uvicorn's way writes to (:class:`WritesWhileOpen`)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import http
 import weakref
 from typing import Final
 
-from headcount.errors import HeadcountError, error_response
+from headcount.errors import BadRequest, HeadcountError, error_response
 
-__all__ = ["INTERNAL_ERROR", "Outbox", "head", "outbox"]
+__all__ = ["INTERNAL_ERROR", "Outbox", "WritesWhileOpen", "head", "outbox", "unparsable"]
 
 _STATUS_LINES: Final = {
     status.value: b"HTTP/1.1 %d %b\r\n" % (status.value, status.phrase.encode())
@@ -34,6 +35,48 @@ INTERNAL_ERROR: Final = (
     + b"content-length: %d\r\n\r\n" % len(_FAILED_BODY)
     + _FAILED_BODY
 )
+
+
+def unparsable(message: str, default_headers: bytes, *, cors: bool) -> bytes:
+    """The answer to a request the parser refused (a bad request line, bad headers): the
+    envelope where uvicorn writes ``text/plain``, with CORS when the request was for a public
+    path (a browser's script then reads the 400 instead of a CORS failure); the connection
+    closes after it, as uvicorn's does."""
+    status, body = error_response(BadRequest(message))
+    return (
+        _STATUS_LINES[status]
+        + default_headers
+        + b"content-type: application/json\r\n"
+        + (b"access-control-allow-origin: *\r\n" if cors else b"")
+        + b"cache-control: no-store\r\n"
+        + b"connection: close\r\n"
+        + b"content-length: %d\r\n\r\n" % len(body)
+        + body
+    )
+
+
+class WritesWhileOpen:
+    """The transport as a request on uvicorn's way sees it (the protocol gives one to each
+    ``RequestResponseCycle``): a write once it is closing is
+    dropped. uvloop raises ``RuntimeError`` for a write to a transport that a failed write
+    (the client reset the connection) has closed, until ``connection_lost`` tells uvicorn the
+    client is gone; reading is paused meanwhile when requests are pipelined, so the reset is
+    not seen earlier. That was the one "Exception in ASGI application" of the issue."""
+
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+
+    def write(self, data: bytes) -> None:
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
 
 
 class Outbox:

@@ -7,6 +7,7 @@ arrive as public keys only (the private key is returned once by the System API a
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,7 +63,10 @@ class ControlStore(Protocol):
     def create_environment(self, name: str, env_key: str, now: int) -> Environment: ...
     def list_environments(self) -> list[Environment]: ...
     def get_environment(self, environment_id: str) -> Environment | None: ...
-    def environment_for_env_key(self, env_key: str) -> Environment | None: ...
+    def environments_for_env_keys(self, env_keys: Collection[str]) -> dict[str, Environment]:
+        """The environments of those ``env_keys`` that exist, by env_key, in one query (or
+        a few for thousands of keys): a beacon body may name many (the collector)."""
+        ...
 
     # access tokens (the secret is stored only as a hash)
     def add_access_token(self, token: AccessToken, secret_hash: str) -> None: ...

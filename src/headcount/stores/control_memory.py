@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 
 from headcount.stores.control import AccessToken, Environment, SigningKey
 
@@ -30,8 +31,9 @@ class MemoryControlStore:
     def get_environment(self, environment_id: str) -> Environment | None:
         return self._environments.get(environment_id)
 
-    def environment_for_env_key(self, env_key: str) -> Environment | None:
-        return next((e for e in self._environments.values() if e.env_key == env_key), None)
+    def environments_for_env_keys(self, env_keys: Collection[str]) -> dict[str, Environment]:
+        wanted = set(env_keys)
+        return {e.env_key: e for e in self._environments.values() if e.env_key in wanted}
 
     def add_access_token(self, token: AccessToken, secret_hash: str) -> None:
         self._tokens[token.id] = (token, secret_hash)

@@ -3,6 +3,10 @@
 A view row holds 4-byte codes instead of string references; each distinct string is kept once,
 with a count of the rows using it, and forgotten when that count reaches zero, so a long-running
 process does not accumulate every video id it ever saw. Code ``0`` stands for "no value".
+
+While a snapshot copies the store's partitions one at a time (between requests), codes must
+keep their meaning until it has also copied the values: :meth:`hold` delays forgetting a value
+whose last user went away (its code is not reused) until :meth:`unhold`.
 """
 
 from __future__ import annotations
@@ -11,13 +15,14 @@ __all__ = ["Interner"]
 
 
 class Interner:
-    __slots__ = ("_codes", "_free", "_refs", "_values")
+    __slots__ = ("_codes", "_free", "_held", "_refs", "_values")
 
     def __init__(self) -> None:
         self._codes: dict[str, int] = {}
         self._values: list[str | None] = [None]
         self._refs: list[int] = [0]
         self._free: list[int] = []
+        self._held: list[int] | None = None  # codes whose last user left during a hold
 
     def __len__(self) -> int:
         return len(self._codes)
@@ -47,11 +52,27 @@ class Interner:
         refs = self._refs[code] - 1
         self._refs[code] = refs
         if refs == 0:
-            value = self._values[code]
-            assert value is not None
-            del self._codes[value]
-            self._values[code] = None
-            self._free.append(code)
+            if self._held is not None:
+                self._held.append(code)
+            else:
+                self._forget(code)
+
+    def _forget(self, code: int) -> None:
+        value = self._values[code]
+        assert value is not None
+        del self._codes[value]
+        self._values[code] = None
+        self._free.append(code)
+
+    def hold(self) -> None:
+        """From now on, keep every code's value until :meth:`unhold`."""
+        self._held = []
+
+    def unhold(self) -> None:
+        held, self._held = self._held or [], None
+        for code in held:
+            if self._refs[code] == 0 and self._values[code] is not None:  # still unused
+                self._forget(code)
 
     def code(self, value: str) -> int | None:
         """The code of a value in use, without counting a user (for reads)."""

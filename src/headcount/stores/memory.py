@@ -13,15 +13,14 @@
   looks only at the views it removes plus one live view per partition: O(expired), not a scan.
   After the clock steps back a view may wait behind newer ones and go up to that step late;
   never early.
-* Persistence: :meth:`save` (periodic and on :meth:`close`) writes the state file;
-  :meth:`start` restores it, dropping views past the window and rebuilding every counter from
-  the restored views.
+* Persistence (:mod:`headcount.stores.memory_persistence`): a snapshot every ``save_interval``
+  and on :meth:`close`, and between snapshots a journal of every change that matters, written
+  before :meth:`ingest_now` returns; :meth:`start` puts both back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -39,23 +38,16 @@ from headcount.core.tracker import (
     is_happening,
     step,
 )
-from headcount.history.memory import MemoryHistory, history_document
+from headcount.history.memory import MemoryHistory
 from headcount.settings import Settings
 from headcount.stores.interning import Interner
 from headcount.stores.live import Counts, IngestResult, LiveStats
 from headcount.stores.memory_history import RecordedCounters, counter_keys
-from headcount.stores.memory_snapshot import (
-    Snapshot,
-    SnapshotError,
-    read_snapshot,
-    snapshot_table,
-    write_snapshot,
-)
+from headcount.stores.memory_journal import Journal, JournalRecord, encode_record
+from headcount.stores.memory_persistence import open_state, save_state
 from headcount.stores.view_table import NIL, ViewTable
 
 __all__ = ["MemoryLiveStore"]
-
-log = logging.getLogger("headcount.live")
 
 Codes = tuple[int, int, int, int]
 
@@ -81,17 +73,18 @@ class MemoryLiveStore:
         self.liveness_window = liveness_window
         self.count_paused = count_paused
         self.state_file = Path(state_file) if state_file else None
-        self._partitions = partitions
+        self.partitions = partitions
         row_numbers: list[int] = []  # shared by the partitions (see ViewTable)
-        self._tables = [ViewTable(row_numbers) for _ in range(partitions)]
-        self._environments = Interner()
-        self._contents = Interner()
+        self.tables = [ViewTable(row_numbers) for _ in range(partitions)]
+        self.environments = Interner()
+        self.contents = Interner()
         self.history = MemoryHistory(history_retention)
-        self._counters = RecordedCounters(self._environments, self._contents, self.history)
+        self._counters = RecordedCounters(self.environments, self.contents, self.history)
         self._happening = 0
         self._updated_at = 0.0
         self.last_sweep_visited = 0  # rows the last sweep looked at: removed + ≤ 1 per partition
         self._save_lock = asyncio.Lock()
+        self._journal: Journal | None = None  # open from start() to close()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MemoryLiveStore:
@@ -121,16 +114,16 @@ class MemoryLiveStore:
 
     def counts_now(self, environment_id: str, id_type: str, id_value: str) -> Counts:
         """:meth:`counts` without the coroutine (the counters are always up to date)."""
-        env = self._environments.code(environment_id)
+        env = self.environments.code(environment_id)
         type_index = _ID_TYPE_INDEX.get(id_type)
-        content = self._contents.code(id_value)
+        content = self.contents.code(id_value)
         if env is None or type_index is None or content is None:
             return _ZERO
         views, viewers = self._counters.counts((env, type_index, content))
         return Counts(views, viewers) if views else _ZERO
 
     async def stats(self) -> LiveStats:
-        return LiveStats(views=sum(len(t) for t in self._tables), happening=self._happening)
+        return LiveStats(views=sum(len(t) for t in self.tables), happening=self._happening)
 
     # -- events --------------------------------------------------------------------------
 
@@ -144,9 +137,9 @@ class MemoryLiveStore:
     ) -> IngestResult:
         """:meth:`ingest` without the coroutine: memory never waits."""
         window = self.liveness_window
-        partitions = self._partitions
-        tables = self._tables
-        contents = self._contents.by_code()
+        partitions = self.partitions
+        tables = self.tables
+        contents = self.contents.by_code()
         duplicates = 0
         last_view_id = None
         key = 0
@@ -158,7 +151,9 @@ class MemoryLiveStore:
             table = tables[key % partitions]
             row = table.index.get(key)
             if row is not None and now - table.last_seen[row] > window:
-                self._remove(table, key, row, now)  # silent too long: gone, even if not swept yet
+                self.remove_view(
+                    table, key, row, now
+                )  # silent too long: gone, even if not swept yet
                 row = None
             if row is None:
                 self._insert(table, key, environment_id, event, now)
@@ -209,6 +204,9 @@ class MemoryLiveStore:
             after = step(before, event)
             if after != before:
                 self._change(table, row, before, after, now)
+        journal = self._journal
+        if journal is not None and journal.pending:
+            journal.write()  # before the collector answers: a killed process loses none of it
         return IngestResult(applied=len(events) - duplicates, duplicates=duplicates)
 
     async def sweep(self, now: float) -> int:
@@ -216,14 +214,14 @@ class MemoryLiveStore:
         stopping at the first live one (see the module docstring for a clock stepping back)."""
         window = self.liveness_window
         removed = visited = 0
-        for table in self._tables:
+        for table in self.tables:
             last_seen, keys = table.last_seen, table.key
             row = table.head
             while row != NIL:
                 visited += 1
                 if now - last_seen[row] <= window:
                     break
-                self._remove(table, keys[row], row, now)  # unlinks it: the next one is the head
+                self.remove_view(table, keys[row], row, now)  # unlinks it: the next one is the head
                 removed += 1
                 row = table.head
             await asyncio.sleep(0)  # one partition at a time: requests run in between
@@ -235,7 +233,7 @@ class MemoryLiveStore:
     # -- transitions ---------------------------------------------------------------------
 
     def _state(self, table: ViewTable, row: int) -> ViewState:
-        value = self._contents.value
+        value = self.contents.value
         return ViewState(
             table.flags[row],
             value(table.video[row]),
@@ -249,17 +247,13 @@ class MemoryLiveStore:
         self, table: ViewTable, key: int, environment_id: str, event: ViewEvent, now: float
     ) -> None:
         state = step(NEW_VIEW, event, first_seen=True)
-        self._add_view(
-            table,
-            key,
-            now,
-            environment_id,
-            state,
-            event.sequence or 0,
-            0 if event.sequence is None else 1,
-        )
+        highest, seen = event.sequence or 0, 0 if event.sequence is None else 1
+        self.add_view(table, key, now, environment_id, state, highest, seen)
+        if self._journal is not None:
+            record = JournalRecord(key, now, environment_id, state, highest, seen)
+            self._journal.append(encode_record(record))
 
-    def _add_view(
+    def add_view(
         self,
         table: ViewTable,
         key: int,
@@ -269,8 +263,8 @@ class MemoryLiveStore:
         highest: int,
         seen: int,
     ) -> None:
-        env = self._environments.acquire(environment_id)
-        acquire = self._contents.acquire
+        env = self.environments.acquire(environment_id)
+        acquire = self.contents.acquire
         codes = (
             acquire(state.video_id),
             acquire(state.asset_id),
@@ -301,7 +295,7 @@ class MemoryLiveStore:
                 now,
             )
         if new_codes is not old_codes:
-            release = self._contents.release
+            release = self.contents.release
             for old, new in zip(old_codes, new_codes, strict=True):
                 if old != new:
                     release(old)
@@ -309,10 +303,23 @@ class MemoryLiveStore:
         table.flags[row] = after.flags
         table.viewer[row] = after.viewer
         self._happening += is_now - was
+        if self._journal is not None:
+            self._journal.append(
+                encode_record(
+                    JournalRecord(
+                        table.key[row],
+                        table.last_seen[row],
+                        self.environments.value(env) or "",
+                        after,
+                        table.highest[row],
+                        table.seen[row],
+                    )
+                )
+            )
 
     def _recode(self, codes: Codes, before: ViewState, after: ViewState) -> Codes:
         """Codes for ``after``'s content ids, acquiring only the ones that changed."""
-        acquire = self._contents.acquire
+        acquire = self.contents.acquire
         return (
             codes[0] if after.video_id == before.video_id else acquire(after.video_id),
             codes[1] if after.asset_id == before.asset_id else acquire(after.asset_id),
@@ -322,82 +329,42 @@ class MemoryLiveStore:
             else acquire(after.live_stream_id),
         )
 
-    def _remove(self, table: ViewTable, key: int, row: int, now: float) -> None:
+    def remove_view(self, table: ViewTable, key: int, row: int, now: float) -> None:
         env = table.env[row]
         codes = table.ids(row)
         if is_happening(table.flags[row], self.count_paused):
             self._counters.transition_at(counter_keys(env, codes), table.viewer[row], (), 0, now)
             self._happening -= 1
-        release = self._contents.release
+        release = self.contents.release
         for code in codes:
             release(code)
-        self._environments.release(env)
+        self.environments.release(env)
         table.delete(key, row)
 
-    # -- persistence ---------------------------------------------------------------------
+    # -- persistence (memory_persistence.py) ----------------------------------------------
 
     async def start(self, now: float) -> None:
         if self.state_file is not None:
-            try:
-                snapshot = await asyncio.to_thread(read_snapshot, self.state_file)
-            except (OSError, SnapshotError) as exc:
-                # Refusing to start would turn a bad file into an outage; counts rebuild
-                # themselves within one liveness window from live traffic.
-                log.error("live state not restored from %s: %s", self.state_file, exc)
-                snapshot = None
-            if snapshot is not None:
-                with self._counters.rebuilding(snapshot.history, now):
-                    restored = self._restore(snapshot, now)
-                log.info("restored %d live views from %s", restored, self.state_file)
+            with self._counters.rebuilding(now) as saved:  # counters rebuild; history reconciles
+                self._journal, replayed, saved.document = await open_state(
+                    self, self.state_file, now
+                )
+            if replayed:
+                await self.save(now)  # compacted: the replayed journals are deleted
         self._updated_at = now
 
     async def close(self, now: float) -> None:
         await self.save(now)
+        if self._journal is not None:
+            await self._journal.close()
+            self._journal = None
 
     async def save(self, now: float) -> None:
-        if self.state_file is None:
-            return
-        async with self._save_lock:
-            snapshot = Snapshot(
-                saved_at=now,
-                environments=self._environments.values(),
-                contents=self._contents.values(),
-                partitions=[snapshot_table(t) for t in self._tables],
-                history=history_document(self.history),
-            )
-            await asyncio.to_thread(write_snapshot, self.state_file, snapshot)
+        if self.state_file is not None:
+            async with self._save_lock:
+                await save_state(self, self.state_file, self._journal, now)
 
-    def _restore(self, snapshot: Snapshot, now: float) -> int:
-        """Add the saved views still inside the window; counters follow from them."""
-        window = self.liveness_window
-        environments, contents = snapshot.environments, snapshot.contents
-        restored = 0
-        for part in snapshot.partitions:
-            c = part.columns
-            last_seen, env = c["last_seen"], c["env"]
-            video, asset, playback, live = c["video"], c["asset"], c["playback"], c["live"]
-            viewer, flags, highest, seen = c["viewer"], c["flags"], c["highest"], c["seen"]
-            for key, row in zip(part.keys, part.rows, strict=True):
-                if now - last_seen[row] > window:
-                    continue
-                table = self._tables[key % self._partitions]
-                if key in table.index:
-                    continue
-                environment_id = environments[env[row]]
-                if environment_id is None:
-                    continue
-                state = ViewState(
-                    flags[row],
-                    contents[video[row]],
-                    contents[asset[row]],
-                    contents[playback[row]],
-                    contents[live[row]],
-                    viewer[row],
-                )
-                self._add_view(
-                    table, key, last_seen[row], environment_id, state, highest[row], seen[row]
-                )
-                restored += 1
-        for table in self._tables:
-            table.relink()  # added in file order; the sweeper needs last-seen order
-        return restored
+    async def sync_journal(self, now: float) -> None:
+        """Force the journal to disk (the ``journal_fsync_interval`` timer)."""
+        if self._journal is not None:
+            await self._journal.sync()

@@ -21,7 +21,7 @@ from headcount.history.model import ENVIRONMENT
 from headcount.stores.interning import Interner
 from headcount.stores.memory_counters import Counters
 
-__all__ = ["ENVIRONMENT_INDEX", "CounterKey", "RecordedCounters", "counter_keys"]
+__all__ = ["ENVIRONMENT_INDEX", "CounterKey", "RecordedCounters", "SavedHistory", "counter_keys"]
 
 log = logging.getLogger("headcount.live")
 
@@ -37,6 +37,15 @@ def counter_keys(env: int, codes: tuple[int, ...]) -> tuple[CounterKey, ...]:
     keys = [(env, index, code) for index, code in enumerate(codes) if code]
     keys.append((env, ENVIRONMENT_INDEX, 0))
     return tuple(keys)
+
+
+class SavedHistory:
+    """The history section a restore read (None: the file had none)."""
+
+    __slots__ = ("document",)
+
+    def __init__(self) -> None:
+        self.document: Any = None
 
 
 class RecordedCounters(Counters[CounterKey]):
@@ -77,15 +86,17 @@ class RecordedCounters(Counters[CounterKey]):
         self.history.observe(environment_id, _TYPE_NAMES[type_index], id_value, views, viewers, now)
 
     @contextlib.contextmanager
-    def rebuilding(self, document: Any, now: float) -> Iterator[None]:
+    def rebuilding(self, now: float) -> Iterator[SavedHistory]:
         """While a restore rebuilds the counters from saved views: no recording; then the
-        saved history (``document``, the state file's section) and :meth:`reconcile`."""
+        saved history (the state file's section, which the restore puts in the yielded
+        holder) and :meth:`reconcile`."""
+        saved = SavedHistory()
         self.recording = False
         try:
-            yield
+            yield saved
         finally:
             self.recording = True
-        self.restore_history(document, now)
+        self.restore_history(saved.document, now)
 
     def restore_history(self, document: Any, now: float) -> None:
         """Load the state file's history section (if any and sound), then :meth:`reconcile`."""

@@ -8,14 +8,19 @@ Cluster (DESIGN.md "Scale-out"; key layout in :mod:`headcount.stores.redis_keys`
   ``hash(viewer)``; the view step returns what changed and this adapter applies it
   (:func:`headcount.core.counters.counter_changes`) in a second pipeline, one script call per
   sub-key (``counter_apply.lua``). Nothing spans two slots.
-* **Self-healing.** A node may die between the two pipelines. A happening view re-sends its
-  memberships at least every half liveness window (:data:`REFRESH`), and a membership's lease
-  is one and a half windows (:data:`LEASE`: it must outlive the view's own liveness, or a
-  healthy view would lapse between two refreshes), so a missing membership comes back within
-  half a window plus a heartbeat and a stale one lapses within one and a half windows. Counts
-  are never negative (a membership is there or not) and never double (one membership per view
-  per sub-key). Leases lapse by the clock of the last sweep (``updated_at``), not of the
-  read: between two sweeps nothing moves, as with the memory store.
+* **Self-healing.** A node may die between the two pipelines, before it answered: the client
+  re-sends the batch, and a view with a duplicate event in its batch re-sends its
+  memberships at once (or their removal, when it no longer counts). Without a re-send, time
+  heals: a happening view re-sends its memberships at least every half liveness window
+  (:data:`REFRESH`), so a lost add comes back within half a window plus a heartbeat; a view
+  that stopped counting sends its removal again when it expires (one window after its last
+  event), so a lost remove goes within a window. A membership's lease is one and a half
+  windows (:data:`LEASE`: it must outlive the view's own liveness, or a healthy view would
+  lapse between two refreshes); it is what is left for the rare stale membership neither
+  covers (a lost change of ids, or a lost sweep). Counts are never negative (a membership is
+  there or not) and never double (one membership per view per sub-key). Leases lapse by the
+  clock of the last sweep (``updated_at``), not of the read: between two sweeps nothing
+  moves, as with the memory store.
 * **Reads** of one counter key sum its ``counter_shards`` sub-keys, and a node keeps each
   answer for half the snapshot interval (:data:`READ_CACHE`): readers cost Redis two reads per
   id per node per interval, however many browsers poll. While Redis cannot be reached, a node
@@ -44,6 +49,7 @@ from headcount.core.events import ViewEvent
 from headcount.core.identity import content_key, view_key
 from headcount.errors import StoreUnavailable
 from headcount.history.redis import RedisHistory
+from headcount.metrics import Histogram
 from headcount.settings import Settings
 from headcount.stores.live import Counts, IngestResult, LiveStats
 from headcount.stores.redis_codec import NONE, EventPacker, to8
@@ -113,6 +119,7 @@ class RedisLiveStore:
         self._content_hashes: dict[tuple[str, str, str], bytes] = {}
         self.reads = 0  # counter keys read from Redis (observability and tests)
         self.history = RedisHistory(self.layout, history_retention)
+        self.latency = Histogram()  # pipelines sent, timed (GET /metrics)
 
     @classmethod
     def from_settings(cls, settings: Settings, target: RedisTarget) -> RedisLiveStore:
@@ -232,6 +239,7 @@ class RedisLiveStore:
                 now,
                 self.liveness_window,
                 int(self.count_paused),
+                LEASE * self.liveness_window,
                 REFRESH * self.liveness_window,
                 " ".join(map(str, pairs)),
                 *packed,
@@ -264,6 +272,7 @@ class RedisLiveStore:
                         now,
                         self.liveness_window,
                         int(self.count_paused),
+                        LEASE * self.liveness_window,
                         SWEEP_BUDGET,
                         " ".join(map(str, due)),
                     ),
@@ -346,7 +355,7 @@ class RedisLiveStore:
 
     async def start(self, now: float) -> None:
         self._client, cluster = connect(self.target)
-        self._runner = ScriptRunner(self._client, cluster=cluster)
+        self._runner = ScriptRunner(self._client, cluster=cluster, latency=self.latency)
         self.history.connect(self._run)
         self._updated_at = now
         if not await self._try_connect():

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from redis.exceptions import NoScriptError
 
+from headcount.metrics import Histogram
 from headcount.stores.redis_codec import render_script
 from headcount.stores.redis_wire import DirectPipeline
 
@@ -53,8 +55,10 @@ class ScriptRunner:
 
     ALL: Final = (PARTITION, COUNTER, HISTORY)
 
-    def __init__(self, client: Any, *, cluster: bool) -> None:
+    def __init__(self, client: Any, *, cluster: bool, latency: Histogram | None = None) -> None:
         self._client = client
+        # One observation per pipeline sent (a batch of every caller's commands), not per call.
+        self._latency = latency
         # A cluster's pipeline routes each call by its keys' slot and follows MOVED/ASK; one
         # server gets the calls in one write without redis-py's pipeline machinery (a third
         # of a node's CPU under collector load: :mod:`~headcount.stores.redis_wire`).
@@ -90,6 +94,7 @@ class ScriptRunner:
         self, queue: list[tuple[Sequence[Command], asyncio.Future[list[Any]]]]
     ) -> None:
         flat = [command for commands, _ in queue for command in commands]
+        started = time.perf_counter()
         try:
             results = await self._send_retrying(flat)
         except Exception as exc:  # the pipeline itself failed (connection lost...): all of it
@@ -97,6 +102,8 @@ class ScriptRunner:
                 if not future.done():
                     future.set_exception(exc)
             return
+        if self._latency is not None:
+            self._latency.since(started)
         start = 0
         for commands, future in queue:
             part = results[start : start + len(commands)]

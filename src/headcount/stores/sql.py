@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from alembic import command
 from alembic.config import Config
@@ -23,6 +24,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from headcount.auth.identifiers import new_id
 from headcount.errors import StoreUnavailable
+from headcount.metrics import Histogram
 from headcount.stores.control import AccessToken, ControlStore, Environment, SigningKey
 from headcount.stores.control_memory import MemoryControlStore
 from headcount.stores.sql_schema import access_tokens, environments, signing_keys
@@ -126,6 +128,10 @@ def _translated_errors() -> Iterator[None]:
         raise
 
 
+# Values in one ``IN (...)``: under SQLite's oldest limit of bound parameters (999).
+_IN_CHUNK: Final = 999
+
+
 def _storable(*values: str) -> bool:
     """Whether every string can be sent as text: Postgres refuses NUL bytes with an error, but a
     value holding one can never have been stored, so a lookup of it simply finds nothing."""
@@ -159,16 +165,25 @@ def _signing_key(row: Row[Any]) -> SigningKey:
 class SqlControlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.latency = Histogram()  # each query or transaction, timed (GET /metrics)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
-        with _translated_errors(), self.engine.connect() as connection:
+        with self._timed(), _translated_errors(), self.engine.connect() as connection:
             yield connection
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        with _translated_errors(), self.engine.begin() as connection:
+        with self._timed(), _translated_errors(), self.engine.begin() as connection:
             yield connection
+
+    @contextlib.contextmanager
+    def _timed(self) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.latency.since(started)
 
     # -- environments ----------------------------------------------------------------------
 
@@ -198,13 +213,18 @@ class SqlControlStore:
             row = connection.execute(query).first()
         return None if row is None else _environment(row)
 
-    def environment_for_env_key(self, env_key: str) -> Environment | None:
-        if not _storable(env_key):
-            return None
-        query = select(environments).where(environments.c.env_key == env_key)
+    def environments_for_env_keys(self, env_keys: Collection[str]) -> dict[str, Environment]:
+        wanted = sorted({key for key in env_keys if _storable(key)})
+        found: dict[str, Environment] = {}
+        if not wanted:
+            return found
         with self._read() as connection:
-            row = connection.execute(query).first()
-        return None if row is None else _environment(row)
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start : start + _IN_CHUNK]
+                query = select(environments).where(environments.c.env_key.in_(chunk))
+                for row in connection.execute(query):
+                    found[row.env_key] = _environment(row)
+        return found
 
     # -- access tokens ---------------------------------------------------------------------
 

@@ -11,19 +11,23 @@
 -- (view -> packed state) and a last-seen zset (view -> server time) per sub-partition.
 --
 -- ARGV[1] mode, 'step' or 'sweep'; ARGV[2] now; ARGV[3] liveness window; ARGV[4] count
--- paused (0/1).
+-- paused (0/1); ARGV[5] lease (seconds a counter membership set now lasts: a view that had
+-- memberships this recently may still hold one, so its removal is worth sending again).
 --
--- step: the pairs are the sub-partitions this batch touches. ARGV[5] refresh after
+-- step: the pairs are the sub-partitions this batch touches. ARGV[6] refresh after
 --   (seconds: a happening view re-sends its counter memberships this often, so a lost one
---   comes back and a stale one lapses); ARGV[6] the sub-partition numbers of the pairs, space
---   separated; ARGV[7..] one packed event each (headcount.stores.redis_codec.pack_event).
---   Returns {duplicates, changes...}.
+--   comes back and a stale one lapses); ARGV[7] the sub-partition numbers of the pairs, space
+--   separated; ARGV[8..] one packed event each (headcount.stores.redis_codec.pack_event).
+--   A view with a duplicate event in the batch (a re-sent batch: its first attempt may have
+--   died between this step and its counter step) re-sends its memberships at once, or their
+--   removal when it does not count. Returns {duplicates, changes...}.
 -- sweep: the pairs are the sub-partitions the due zset named as due (the caller read it
---   first: ZRANGEBYSCORE due -inf now). ARGV[5] most views to expire in this call (the caller
---   calls again while more are left); ARGV[6] the sub-partition numbers of the pairs. Cost
+--   first: ZRANGEBYSCORE due -inf now). ARGV[6] most views to expire in this call (the caller
+--   calls again while more are left); ARGV[7] the sub-partition numbers of the pairs. Cost
 --   follows what expired: each last-seen zset gives the silent views in order, and the due
---   score of each sub-partition is set anew from its oldest view. Returns {more (0/1),
---   expired, changes...}.
+--   score of each sub-partition is set anew from its oldest view. A view that expires not
+--   counting, but that had memberships within the lease, sends their removal again (a node
+--   may have died before removing them). Returns {more (0/1), expired, changes...}.
 --
 -- A change is five strings, in order of application: view, old viewer, old ids, new viewer,
 -- new ids ('' old ids: nothing to remove; '' new ids: nothing to add). The node turns them into
@@ -33,6 +37,7 @@ local mode = ARGV[1]
 local now = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local count_paused = ARGV[4] == '1'
+local lease = tonumber(ARGV[5])
 
 -- $${...} are filled in from the Python core and codec when the script is loaded
 -- (headcount.stores.redis_codec.render_script): each constant is written once, there.
@@ -169,10 +174,15 @@ local function dump(st)
                      math.floor(st.refreshed), ids) .. table.concat(present)
 end
 
+-- A view not counting now that had memberships within the lease may still hold one.
+local function may_hold(st)
+  return st.refreshed ~= 0 and now - st.refreshed < lease
+end
+
 local function run_step()
-  local refresh_after = tonumber(ARGV[5])
+  local refresh_after = tonumber(ARGV[6])
   local subs = {}
-  for r in string.gmatch(ARGV[6], '%S+') do subs[#subs + 1] = r end
+  for r in string.gmatch(ARGV[7], '%S+') do subs[#subs + 1] = r end
 
   local out = {0}
   local held, live_now = 0, 0
@@ -187,7 +197,7 @@ local function run_step()
     out[#out + 1] = new_ids
   end
 
-  for i = 7, #ARGV do
+  for i = 8, #ARGV do
     local ev = {}
     local view, pair
     view, pair, ev.effects, ev.fields, ev.sequence, ev.video, ev.asset, ev.playback, ev.live,
@@ -231,6 +241,7 @@ local function run_step()
       step(st, ev, false)
     else
       out[1] = out[1] + 1
+      t.resent = true
     end
   end
 
@@ -245,10 +256,12 @@ local function run_step()
       if t.was ~= is or (is and (new_ids ~= t.old_ids or new_viewer ~= t.old_viewer)) then
         emit(view, t.old_viewer or '', t.old_ids or '', new_viewer, new_ids)
         if is then st.refreshed = now end
-      elseif now - st.refreshed >= refresh_after then
+      elseif t.resent or now - st.refreshed >= refresh_after then
         emit(view, '', '', new_viewer, new_ids)  -- the same memberships, with a new lease
         st.refreshed = now
       end
+    elseif t.resent and may_hold(st) then
+      emit(view, st.viewer, ids_of(st), '', '')  -- removed again: idempotent
     end
     if t.was ~= is then live_now = live_now + (is and 1 or -1) end
     if t.inserted then
@@ -267,11 +280,11 @@ local function run_step()
 end
 
 local function run_sweep()
-  local budget = tonumber(ARGV[5])
+  local budget = tonumber(ARGV[6])
   local out = {0, 0}
   local expired, live_gone = 0, 0
   local pair = 0
-  for r in string.gmatch(ARGV[6], '%S+') do
+  for r in string.gmatch(ARGV[7], '%S+') do
     local skey, tkey = KEYS[3 + 2 * pair], KEYS[4 + 2 * pair]
     pair = pair + 1
     -- Candidates a second early, then the exact rule (now - last_seen > window), as the
@@ -288,14 +301,15 @@ local function run_sweep()
       local packed = redis.call('HGET', skey, view)
       if packed then
         local st = load(packed)
-        if happening(st.flags) then
+        local counted = happening(st.flags)
+        if counted or may_hold(st) then
           out[#out + 1] = view
           out[#out + 1] = st.viewer
           out[#out + 1] = ids_of(st)
           out[#out + 1] = ''
           out[#out + 1] = ''
-          live_gone = live_gone + 1
         end
+        if counted then live_gone = live_gone + 1 end
         redis.call('HDEL', skey, view)
       end
       redis.call('ZREM', tkey, view)
