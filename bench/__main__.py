@@ -1,5 +1,5 @@
-"""``python -m bench [counts] [ingest] [memory] [snapshot] [freshness] [stream] [redis] [fuzz]
-[soak]`` — run benchmarks.
+"""``python -m bench [NAME ...]`` — run benchmarks (counts ingest memory snapshot freshness
+stream history redis fuzz soak).
 
 With no name, the default set runs (every benchmark but ``redis``, which needs redis-server and
 takes about 5 minutes of its own, ``fuzz`` (hostile beacons and tokens, ~1 minute) and ``soak``
@@ -32,11 +32,12 @@ BENCHMARKS = (
     "snapshot",
     "freshness",
     "stream",
+    "history",
     "redis",
     "fuzz",
     "soak",
 )
-DEFAULT = ("counts", "ingest", "memory", "snapshot", "freshness", "stream")
+DEFAULT = ("counts", "ingest", "memory", "snapshot", "freshness", "stream", "history")
 NEEDS_WRK = frozenset({"counts", "ingest", "redis", "soak"})
 
 
@@ -84,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--changes", type=int, default=5, help="`stream`: counter changes timed per run"
+    )
+    parser.add_argument(
+        "--history-ids", type=int, default=1000, help="`history`: ids live for the whole window"
     )
     parser.add_argument(
         "--no-cluster",
@@ -134,6 +138,11 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], Report]]:
 
         return module.run(module.StreamOptions(args.subscribers, args.changes, args.runs))
 
+    def history() -> Report:
+        from bench import history as module
+
+        return module.run(module.HistoryOptions(args.history_ids))
+
     def redis() -> Report:
         from bench import redis_store as module
 
@@ -162,6 +171,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], Report]]:
         "snapshot": snapshot,
         "freshness": freshness,
         "stream": stream,
+        "history": history,
         "redis": redis,
     }
 

@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from headcount.history.memory import MemoryHistory
 from headcount.stores.control import ControlStore, Environment, SigningKey
 from headcount.stores.live import Counts
 
@@ -156,6 +157,7 @@ class TableLiveStore:
     def __init__(self, updated_at: float = 0.0) -> None:
         self.table: dict[tuple[str, str, str], Counts] = {}
         self._updated_at = updated_at
+        self.history = MemoryHistory(86_400.0)  # the port has one; nothing here records
 
     @property
     def updated_at(self) -> float:

@@ -256,6 +256,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Mux's CLI and SDKs read. An existing file is not overwritten (empty: print them).",
     ),
     Setting(
+        "history_retention",
+        86_400.0,
+        click.FloatRange(min=60),
+        "Seconds of history kept per content id and environment: peaks and the per-minute "
+        "series (docs/history.md). Memory grows with this times the ids that were live.",
+    ),
+    Setting(
         "max_body_bytes",
         2 * 1024 * 1024,
         click.IntRange(min=1024),
@@ -413,6 +420,7 @@ class Settings:
     stream_keepalive: float
     cors_origins: str
     state_file: str
+    history_retention: float
     save_interval: float
     journal_fsync_interval: float
     credentials_file: str

@@ -339,3 +339,14 @@ def test_redis_memory_fills_a_tiny_population_and_reads_its_encodings(tmp_path: 
     assert set(kinds["view state hashes (partition)"].encodings) == {"listpack"}
     assert kinds["video_id counter hashes"].keys > 0
     assert "zset-max-listpack-entries" in memory.limits
+
+
+def test_history_bench_measures_a_tiny_window() -> None:
+    from bench.history import HistoryOptions, run
+
+    report = run(HistoryOptions(ids=5, retention=600.0))
+    assert report.raw["held_bytes"] > 0
+    assert [m.name for m in report.metrics] == [
+        "history memory per id-minute",
+        "history observe CPU",
+    ]

@@ -15,6 +15,7 @@ import ctypes
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,16 +32,21 @@ import pytest
 from headcount.settings import SETTINGS
 
 __all__ = [
+    "CLIENTS",
     "HEADCOUNT",
     "LiveServer",
     "free_port",
     "fresh_server",
     "run_headcount",
+    "run_mux_node",
     "start_server",
 ]
 
 # The `headcount` console script of the interpreter running the tests (the project's venv).
 HEADCOUNT = str(Path(sys.executable).with_name("headcount"))
+
+# The node scripts that drive the unmodified @mux/mux-node SDK.
+CLIENTS = Path(__file__).resolve().parents[1] / "clients"
 
 START_TIMEOUT = 30.0  # seconds for `headcount serve` to answer /healthz
 _FLAGS = {s.name: s.cli_flag for s in SETTINGS}
@@ -97,6 +103,29 @@ def run_headcount(*args: str, cwd: Path | None = None, timeout: float = 60) -> s
             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
         )
     return result.stdout
+
+
+def run_mux_node(server: LiveServer, script: str, *args: str, timeout: float = 90) -> Any:
+    """Run a script of ``tests/clients/`` with mux-node configured its own way (MUX_BASE_URL,
+    MUX_TOKEN_ID, MUX_TOKEN_SECRET) for ``server``; the JSON it printed."""
+    node = shutil.which("node")
+    assert node, "node is required for the mux-node SDK tests (.ci/run installs it)"
+    environment = {
+        **os.environ,
+        "MUX_BASE_URL": server.base_url,
+        "MUX_TOKEN_ID": server.token_id,
+        "MUX_TOKEN_SECRET": server.token_secret,
+    }
+    done = subprocess.run(
+        [node, script, *args],
+        cwd=CLIENTS,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def _flag_value(value: Any) -> str:

@@ -7,9 +7,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from mux_python.exceptions import ForbiddenException, NotFoundException, UnauthorizedException
 
-from tests.e2e.conftest import LiveServer, run_headcount, start_server
+from tests.e2e.conftest import LiveServer, run_headcount, run_mux_node, start_server
 from tests.postgres_schema import postgres_schema_url
 
-CLIENTS = Path(__file__).resolve().parents[1] / "clients"
 T = 30  # seconds: mux-python waits forever unless each call passes `_request_timeout`
 
 
@@ -70,24 +66,7 @@ def _assert_pkcs1(private_key: str) -> rsa.RSAPrivateKey:
 
 
 def test_mux_node_creates_pages_through_retrieves_and_deletes(server: LiveServer) -> None:
-    node = shutil.which("node")
-    assert node, "node is required for the mux-node SDK test (.ci/run installs it)"
-    environment = {
-        **os.environ,
-        "MUX_BASE_URL": server.base_url,
-        "MUX_TOKEN_ID": server.token_id,
-        "MUX_TOKEN_SECRET": server.token_secret,
-    }
-    done = subprocess.run(
-        [node, "system_signing_keys.mjs", "5"],
-        cwd=CLIENTS,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    result = run_mux_node(server, "system_signing_keys.mjs", "5")
 
     created = result["created"]
     assert len(created) == 5
@@ -123,7 +102,7 @@ def test_mux_node_creates_pages_through_retrieves_and_deletes(server: LiveServer
     whoami = result["whoami"]
     assert whoami["access_token_name"] == server.token_id
     assert whoami["environment_name"] == "default"
-    assert whoami["permissions"] == ["system:read", "system:write"]
+    assert whoami["permissions"] == ["data:read", "system:read", "system:write"]
     assert set(whoami) == {
         "access_token_name",
         "environment_id",

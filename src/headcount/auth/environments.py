@@ -1,6 +1,6 @@
 """Environments: the unit of isolation. Creating one picks its public env key; ``initialize``
 is what ``headcount init`` and a server's first start do (an environment plus an access token
-with the System permission)."""
+with every permission)."""
 
 from __future__ import annotations
 

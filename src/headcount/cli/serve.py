@@ -142,7 +142,7 @@ def _bootstrap_if_first_start(
     settings: Settings, before: Callable[[], None]
 ) -> tuple[Environment, IssuedAccessToken] | None:
     """Migrate the control store; on a store with no environment yet, call ``before`` (which
-    may refuse), then create the default environment and an access token with the System
+    may refuse), then create the default environment and an access token with every
     permission (the only time that secret is shown)."""
     control = open_control_store(settings.database_url)
     try:

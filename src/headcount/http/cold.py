@@ -19,7 +19,9 @@ from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from headcount.errors import HeadcountError, StoreUnavailable, envelope, error_response
+from headcount.http.live_api import live_routes
 from headcount.http.metrics import metrics_routes
+from headcount.http.monitoring import monitoring_routes
 from headcount.http.openapi import openapi_routes
 from headcount.http.pages import page_routes
 from headcount.http.system import system_routes
@@ -81,6 +83,8 @@ def cold_app(runtime: Runtime) -> Starlette:
     ]
     if runtime.settings.serves("system"):
         routes += system_routes(runtime)
+        routes += live_routes(runtime)
+        routes += monitoring_routes(runtime)
     app = Starlette(
         routes=routes,
         exception_handlers={

@@ -38,17 +38,17 @@ from headcount.core.tracker import (
     is_happening,
     step,
 )
+from headcount.history.memory import MemoryHistory
 from headcount.settings import Settings
 from headcount.stores.interning import Interner
 from headcount.stores.live import Counts, IngestResult, LiveStats
-from headcount.stores.memory_counters import Counters
+from headcount.stores.memory_history import RecordedCounters, counter_keys
 from headcount.stores.memory_journal import Journal, JournalRecord, encode_record
 from headcount.stores.memory_persistence import open_state, save_state
 from headcount.stores.view_table import NIL, ViewTable
 
 __all__ = ["MemoryLiveStore"]
 
-CounterKey = tuple[int, int, int]  # (environment code, index into ID_TYPES, content code)
 Codes = tuple[int, int, int, int]
 
 _ID_TYPE_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(ID_TYPES)}
@@ -64,6 +64,7 @@ class MemoryLiveStore:
         count_paused: bool = False,
         partitions: int = 16,
         state_file: str | Path | None = None,
+        history_retention: float = 86_400.0,
     ) -> None:
         if partitions < 1:
             raise ValueError("partitions must be at least 1")
@@ -77,7 +78,8 @@ class MemoryLiveStore:
         self.tables = [ViewTable(row_numbers) for _ in range(partitions)]
         self.environments = Interner()
         self.contents = Interner()
-        self._counters: Counters[CounterKey] = Counters()
+        self.history = MemoryHistory(history_retention)
+        self._counters = RecordedCounters(self.environments, self.contents, self.history)
         self._happening = 0
         self._updated_at = 0.0
         self.last_sweep_visited = 0  # rows the last sweep looked at: removed + ≤ 1 per partition
@@ -91,6 +93,7 @@ class MemoryLiveStore:
             count_paused=settings.count_paused,
             partitions=settings.partitions,
             state_file=settings.state_file or None,
+            history_retention=settings.history_retention,
         )
 
     # -- reads ---------------------------------------------------------------------------
@@ -148,7 +151,9 @@ class MemoryLiveStore:
             table = tables[key % partitions]
             row = table.index.get(key)
             if row is not None and now - table.last_seen[row] > window:
-                self.remove_view(table, key, row)  # silent too long: gone, even if not swept yet
+                self.remove_view(
+                    table, key, row, now
+                )  # silent too long: gone, even if not swept yet
                 row = None
             if row is None:
                 self._insert(table, key, environment_id, event, now)
@@ -198,7 +203,7 @@ class MemoryLiveStore:
             before = self._state(table, row)
             after = step(before, event)
             if after != before:
-                self._change(table, row, before, after)
+                self._change(table, row, before, after, now)
         journal = self._journal
         if journal is not None and journal.pending:
             journal.write()  # before the collector answers: a killed process loses none of it
@@ -216,11 +221,12 @@ class MemoryLiveStore:
                 visited += 1
                 if now - last_seen[row] <= window:
                     break
-                self.remove_view(table, keys[row], row)  # unlinks it: the next one is the head
+                self.remove_view(table, keys[row], row, now)  # unlinks it: the next one is the head
                 removed += 1
                 row = table.head
             await asyncio.sleep(0)  # one partition at a time: requests run in between
         self.last_sweep_visited = visited
+        self.history.sweep(now)
         self._updated_at = now
         return removed
 
@@ -236,10 +242,6 @@ class MemoryLiveStore:
             value(table.live[row]),
             table.viewer[row],
         )
-
-    @staticmethod
-    def _keys(env: int, codes: Codes) -> tuple[CounterKey, ...]:
-        return tuple([(env, index, code) for index, code in enumerate(codes) if code])
 
     def _insert(
         self, table: ViewTable, key: int, environment_id: str, event: ViewEvent, now: float
@@ -271,10 +273,12 @@ class MemoryLiveStore:
         )
         table.insert(key, last_seen, env, codes, state.viewer, state.flags, highest, seen)
         if is_happening(state.flags, self.count_paused):
-            self._counters.transition((), 0, self._keys(env, codes), state.viewer)
+            self._counters.transition_at((), 0, counter_keys(env, codes), state.viewer, last_seen)
             self._happening += 1
 
-    def _change(self, table: ViewTable, row: int, before: ViewState, after: ViewState) -> None:
+    def _change(
+        self, table: ViewTable, row: int, before: ViewState, after: ViewState, now: float
+    ) -> None:
         env = table.env[row]
         old_codes = table.ids(row)
         new_codes = (
@@ -283,11 +287,12 @@ class MemoryLiveStore:
         was = is_happening(before.flags, self.count_paused)
         is_now = is_happening(after.flags, self.count_paused)
         if was or is_now:
-            self._counters.transition(
-                self._keys(env, old_codes) if was else (),
+            self._counters.transition_at(
+                counter_keys(env, old_codes) if was else (),
                 before.viewer,
-                self._keys(env, new_codes) if is_now else (),
+                counter_keys(env, new_codes) if is_now else (),
                 after.viewer,
+                now,
             )
         if new_codes is not old_codes:
             release = self.contents.release
@@ -324,11 +329,11 @@ class MemoryLiveStore:
             else acquire(after.live_stream_id),
         )
 
-    def remove_view(self, table: ViewTable, key: int, row: int) -> None:
+    def remove_view(self, table: ViewTable, key: int, row: int, now: float) -> None:
         env = table.env[row]
         codes = table.ids(row)
         if is_happening(table.flags[row], self.count_paused):
-            self._counters.transition(self._keys(env, codes), table.viewer[row], (), 0)
+            self._counters.transition_at(counter_keys(env, codes), table.viewer[row], (), 0, now)
             self._happening -= 1
         release = self.contents.release
         for code in codes:
@@ -340,7 +345,10 @@ class MemoryLiveStore:
 
     async def start(self, now: float) -> None:
         if self.state_file is not None:
-            self._journal, replayed = await open_state(self, self.state_file, now)
+            with self._counters.rebuilding(now) as saved:  # counters rebuild; history reconciles
+                self._journal, replayed, saved.document = await open_state(
+                    self, self.state_file, now
+                )
             if replayed:
                 await self.save(now)  # compacted: the replayed journals are deleted
         self._updated_at = now

@@ -92,12 +92,14 @@ class Counters(Generic[K]):
         before_viewer: int,
         after: tuple[K, ...],
         after_viewer: int,
-    ) -> None:
+    ) -> tuple[tuple[K, ...], tuple[K, ...]]:
         """One view moves from counting under ``before`` (as ``before_viewer``) to counting
         under ``after`` (as ``after_viewer``); either side may be empty
-        (:func:`~headcount.core.counters.counter_changes` decides what is touched)."""
+        (:func:`~headcount.core.counters.counter_changes` decides what is touched). Returns
+        ``(removed, added)``: the keys touched."""
         removed, added = counter_changes(before, before_viewer, after, after_viewer)
         for key in removed:
             self.remove(key, before_viewer)
         for key in added:
             self.add(key, after_viewer)
+        return removed, added

@@ -30,12 +30,14 @@ named from the state file.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from headcount.core.tracker import ViewState
+from headcount.history.memory import encode_history, history_document
 from headcount.stores.memory_journal import (
     Journal,
     JournalRecord,
@@ -72,7 +74,12 @@ async def capture(store: MemoryLiveStore, now: float, journal: int) -> Snapshot:
             partitions.append(snapshot_table(table))
             await asyncio.sleep(0)
         return Snapshot(
-            now, journal, store.environments.values(), store.contents.values(), partitions
+            now,
+            journal,
+            store.environments.values(),
+            store.contents.values(),
+            partitions,
+            history=history_document(store.history),  # copies; encoded in the thread
         )
     finally:
         for interner in interners:
@@ -87,7 +94,7 @@ def restore_row(store: MemoryLiveStore, saved: JournalRecord, now: float) -> boo
     row = table.index.get(key)
     if row is not None:
         last_seen = max(last_seen, table.last_seen[row])
-        store.remove_view(table, key, row)
+        store.remove_view(table, key, row, now)
     if now - last_seen > store.liveness_window:
         return False
     store.add_view(
@@ -123,9 +130,12 @@ def _restore_snapshot(store: MemoryLiveStore, snapshot: Snapshot, now: float) ->
     return restored
 
 
-async def open_state(store: MemoryLiveStore, state_file: Path, now: float) -> tuple[Journal, int]:
+async def open_state(
+    store: MemoryLiveStore, state_file: Path, now: float
+) -> tuple[Journal, int, Any]:
     """Restore the snapshot and replay the journals after it; the journal to write from now
-    on, and how many journal records were replayed."""
+    on, how many journal records were replayed, and the snapshot's history section (None
+    without one: history is saved with each snapshot, not journaled)."""
     try:
         snapshot = await asyncio.to_thread(read_snapshot, state_file)
     except (OSError, SnapshotError) as exc:
@@ -164,12 +174,13 @@ async def open_state(store: MemoryLiveStore, state_file: Path, now: float) -> tu
         )
     state_file.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(state_file, max([first, *generations], default=0) + 1)
-    return journal, replayed
+    return journal, replayed, None if snapshot is None else snapshot.history
 
 
 def _write(state_file: Path, snapshot: Snapshot, previous: int | None) -> None:
     """In a thread: the previous journal to disk, the snapshot, then the journals it holds
     are deleted (kept if the snapshot could not be written: a start still replays them)."""
+    snapshot = dataclasses.replace(snapshot, history=encode_history(snapshot.history))
     if previous is None:
         write_snapshot(state_file, snapshot)
         retire(state_file, None, snapshot.journal)

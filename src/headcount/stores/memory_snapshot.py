@@ -87,6 +87,9 @@ class Snapshot:
     environments: list[str | None]  # by code
     contents: list[str | None]  # by code
     partitions: list[PartitionSnapshot]
+    # The history section (headcount.history.memory.history_document), kept as JSON: its own
+    # reader checks it, and a bad one costs the history, never the views.
+    history: Any = None
 
 
 def snapshot_table(table: ViewTable) -> PartitionSnapshot:
@@ -122,6 +125,7 @@ def write_snapshot(path: Path, snapshot: Snapshot) -> None:
                 "journal": snapshot.journal,
                 "environments": snapshot.environments,
                 "contents": snapshot.contents,
+                "history": snapshot.history,
                 "partitions": [
                     {"rows": len(p.columns["key"]), "free": len(p.free), "crc": crc}
                     for p, crc in zip(snapshot.partitions, crcs, strict=True)
@@ -186,6 +190,7 @@ def read_snapshot(path: Path) -> Snapshot | None:
             environments=list(document["environments"]),
             contents=list(document["contents"]),
             partitions=partitions,
+            history=document.get("history"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, SnapshotError):

@@ -26,6 +26,9 @@ Cluster (DESIGN.md "Scale-out"; key layout in :mod:`headcount.stores.redis_keys`
   id per node per interval, however many browsers poll. While Redis cannot be reached, a node
   answers from the counts it last read (their ``updated_at`` tells how old: the last sweep that
   succeeded), and with a 503 envelope for ids it never read.
+* **History** (:mod:`headcount.history.redis`): every counter sub-key's answer (and every read
+  that found new counts) is handed to it, and it records the keys at each sweep, after
+  ``updated_at`` moved. Every view also counts under its environment's own key.
 * **Faults.** Every Redis failure is a :class:`~headcount.errors.StoreUnavailable` (503): the
   collector does not acknowledge what it could not store, and mux-embed sends it again.
   A Redis that comes back empty is refilled by the tracker's first-seen rules.
@@ -45,6 +48,7 @@ from headcount.core.counters import counter_changes
 from headcount.core.events import ViewEvent
 from headcount.core.identity import content_key, view_key
 from headcount.errors import StoreUnavailable
+from headcount.history.redis import RedisHistory
 from headcount.metrics import Histogram
 from headcount.settings import Settings
 from headcount.stores.live import Counts, IngestResult, LiveStats
@@ -90,6 +94,7 @@ class RedisLiveStore:
         subpartitions: int = 64,
         counter_shards: int = 8,
         snapshot_interval: float = 1.0,
+        history_retention: float = 86_400.0,
     ) -> None:
         if liveness_window <= 0:
             raise ValueError("liveness_window must be positive")
@@ -113,6 +118,7 @@ class RedisLiveStore:
         self._reading: dict[tuple[str, str, str], asyncio.Future[Counts]] = {}
         self._content_hashes: dict[tuple[str, str, str], bytes] = {}
         self.reads = 0  # counter keys read from Redis (observability and tests)
+        self.history = RedisHistory(self.layout, history_retention)
         self.latency = Histogram()  # pipelines sent, timed (GET /metrics)
 
     @classmethod
@@ -124,6 +130,7 @@ class RedisLiveStore:
             partitions=settings.partitions,
             counter_shards=settings.counter_shards,
             snapshot_interval=settings.snapshot_interval,
+            history_retention=settings.history_retention,
         )
 
     def immediate(self) -> None:
@@ -161,7 +168,17 @@ class RedisLiveStore:
             return b"s" + view, int.from_bytes(view, "little") % self.layout.counter_shards
         return b"w" + viewer, int.from_bytes(viewer, "little") % self.layout.counter_shards
 
-    def _counter_commands(self, changes: Sequence[bytes], now: float) -> list[Command]:
+    async def _apply_counters(self, changes: Sequence[bytes], now: float) -> None:
+        """Apply a step's changes to the counter sub-keys; their answers go to the history."""
+        targets, commands = self._counter_commands(changes, now)
+        results = await self._run(commands)
+        seen = self.history.seen
+        for (content, shard), (views, viewers) in zip(targets, results, strict=True):
+            seen(content, shard, int(views), int(viewers), now)
+
+    def _counter_commands(
+        self, changes: Sequence[bytes], now: float
+    ) -> tuple[list[tuple[bytes, int]], list[Command]]:
         ops: dict[tuple[bytes, int], list[bytes]] = {}
         for i in range(0, len(changes), _CHANGE):
             view, old_viewer, old_ids, new_viewer, new_ids = changes[i : i + _CHANGE]
@@ -181,7 +198,7 @@ class RedisLiveStore:
                     ops.setdefault((content, shard), []).append(b"+" + view + field)
         lease = now + LEASE * self.liveness_window
         ttl_ms = int(2000 * LEASE * self.liveness_window) + 1000
-        return [
+        return list(ops), [
             COUNTER.command(
                 self.layout.counter(int.from_bytes(content, "little"), shard),
                 (self._updated_at, lease, ttl_ms, *sub_ops),
@@ -195,7 +212,7 @@ class RedisLiveStore:
         self, environment_id: str, events: Sequence[ViewEvent], now: float
     ) -> IngestResult:
         layout = self.layout
-        packer = EventPacker(environment_id, self._content_hashes)
+        packer = EventPacker(environment_id, self._content_hashes, self.history.names)
         batches: dict[int, tuple[dict[int, int], list[bytes]]] = {}
         last_view_id: str | None = None
         view = NONE
@@ -234,7 +251,7 @@ class RedisLiveStore:
             duplicates += result[0]
             changes.extend(result[1:])
         if changes:
-            await self._run(self._counter_commands(changes, now))
+            await self._apply_counters(changes, now)
         return IngestResult(applied=len(events) - duplicates, duplicates=duplicates)
 
     async def sweep(self, now: float) -> int:
@@ -271,9 +288,10 @@ class RedisLiveStore:
                 if more:
                     again.append((g, due))
             if changes:
-                await self._run(self._counter_commands(changes, now))
+                await self._apply_counters(changes, now)
             pending = again
-        self._updated_at = now
+        self._updated_at = now  # the counters are up to date, whatever the history does next
+        await self.history.flush(now)
         return removed
 
     # -- reads -----------------------------------------------------------------------------
@@ -307,6 +325,13 @@ class RedisLiveStore:
         self.reads += 1
         views = sum(int(r[0]) for r in results)
         counts = Counts(views, sum(int(r[1]) for r in results)) if views else _ZERO
+        previous = self._cache.get(key)
+        if previous is None or previous[1] != counts:
+            # A read may find counts no step of this node reported (another node's lapsed
+            # leases): the history hears of it. Unchanged reads cost the history nothing.
+            hashed = to8(content)
+            for shard, (shard_views, shard_viewers) in enumerate(results):
+                self.history.seen(hashed, shard, int(shard_views), int(shard_viewers), now)
         if self.snapshot_interval > 0:
             if len(self._cache) >= MAX_CACHED:
                 del self._cache[next(iter(self._cache))]
@@ -331,6 +356,7 @@ class RedisLiveStore:
     async def start(self, now: float) -> None:
         self._client, cluster = connect(self.target)
         self._runner = ScriptRunner(self._client, cluster=cluster, latency=self.latency)
+        self.history.connect(self._run)
         self._updated_at = now
         if not await self._try_connect():
             log.warning(
