@@ -29,6 +29,7 @@ __all__ = [
     "Unauthorized",
     "envelope",
     "error_response",
+    "status_and_type",
 ]
 
 
