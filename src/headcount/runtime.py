@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from headcount.errors import StoreUnavailable
+from headcount.history.model import LiveReads
+from headcount.history.reads import HistoryReads
 from headcount.metrics import Metrics
 from headcount.settings import Settings
 from headcount.stores.control import ControlStore
@@ -51,7 +53,12 @@ class Runtime:
     # Set when the server begins to stop (uvicorn's first shutdown call, then stop()): /readyz
     # answers 503 from then on, so a balancer sends no new traffic while requests drain.
     shutting_down: bool = field(default=False, init=False)
+    # The history reads (peaks, series, top ids) over the live store's history.
+    history: LiveReads = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.history = HistoryReads(self.live.history, self.live)
 
     def every(self, name: str, interval: float, run: Callable[[float], Awaitable[None]]) -> None:
         self.periodic.append(Periodic(name, interval, run))

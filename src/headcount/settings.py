@@ -197,6 +197,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Where the memory live store saves its views on shutdown and periodically "
         "(empty to disable).",
     ),
+    Setting(
+        "history_retention",
+        86_400.0,
+        click.FloatRange(min=60),
+        "Seconds of history kept per content id and environment: peaks and the per-minute "
+        "series (docs/history.md). Memory grows with this times the ids that were live.",
+    ),
     Setting("save_interval", 30.0, _SECONDS, "Seconds between periodic saves of the live state."),
     Setting(
         "max_body_bytes",
@@ -263,6 +270,7 @@ class Settings:
     snapshot_interval: float
     stream_keepalive: float
     state_file: str
+    history_retention: float
     save_interval: float
     max_body_bytes: int
     token_leeway: int

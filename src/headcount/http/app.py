@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from headcount.errors import HeadcountError, NotFound, PayloadTooLarge
+from headcount.history.model import LiveReads
 from headcount.http.cold import cold_app
 from headcount.http.collector import CollectorEndpoint
 from headcount.http.counts import CountsEndpoint
@@ -89,6 +90,11 @@ class HeadcountApp:
             else frozenset({"counts", "collect"})
         )
         self._hot_routes: Mapping[tuple[bytes, bytes], str] | None = None
+
+    @property
+    def history(self) -> LiveReads:
+        """The history reads (peaks, series, top ids): ``runtime.history``."""
+        return self.runtime.history
 
     # -- shared dispatch -------------------------------------------------------------------
 

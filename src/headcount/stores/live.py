@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from headcount.core.events import ViewEvent
+from headcount.history.reads import HistorySource
 
 __all__ = ["Counts", "ImmediateLiveStore", "IngestResult", "LiveStats", "LiveStore"]
 
@@ -53,6 +54,11 @@ class LiveStore(Protocol):
     @property
     def ready(self) -> bool:
         """Whether the store can answer now (a network store not yet reached is not)."""
+        ...
+
+    @property
+    def history(self) -> HistorySource:
+        """Where this store keeps the history of its counts (headcount.history)."""
         ...
 
     def immediate(self) -> ImmediateLiveStore | None:

@@ -39,10 +39,11 @@ from headcount.core.tracker import (
     is_happening,
     step,
 )
+from headcount.history.memory import MemoryHistory, history_document
 from headcount.settings import Settings
 from headcount.stores.interning import Interner
 from headcount.stores.live import Counts, IngestResult, LiveStats
-from headcount.stores.memory_counters import Counters
+from headcount.stores.memory_history import ENVIRONMENT_INDEX, CounterKey, RecordedCounters
 from headcount.stores.memory_snapshot import (
     Snapshot,
     SnapshotError,
@@ -56,7 +57,6 @@ __all__ = ["MemoryLiveStore"]
 
 log = logging.getLogger("headcount.live")
 
-CounterKey = tuple[int, int, int]  # (environment code, index into ID_TYPES, content code)
 Codes = tuple[int, int, int, int]
 
 _ID_TYPE_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(ID_TYPES)}
@@ -72,6 +72,7 @@ class MemoryLiveStore:
         count_paused: bool = False,
         partitions: int = 16,
         state_file: str | Path | None = None,
+        history_retention: float = 86_400.0,
     ) -> None:
         if partitions < 1:
             raise ValueError("partitions must be at least 1")
@@ -85,7 +86,8 @@ class MemoryLiveStore:
         self._tables = [ViewTable(row_numbers) for _ in range(partitions)]
         self._environments = Interner()
         self._contents = Interner()
-        self._counters: Counters[CounterKey] = Counters()
+        self.history = MemoryHistory(history_retention)
+        self._counters = RecordedCounters(self._environments, self._contents, self.history)
         self._happening = 0
         self._updated_at = 0.0
         self.last_sweep_visited = 0  # rows the last sweep looked at: removed + ≤ 1 per partition
@@ -98,6 +100,7 @@ class MemoryLiveStore:
             count_paused=settings.count_paused,
             partitions=settings.partitions,
             state_file=settings.state_file or None,
+            history_retention=settings.history_retention,
         )
 
     # -- reads ---------------------------------------------------------------------------
@@ -155,7 +158,7 @@ class MemoryLiveStore:
             table = tables[key % partitions]
             row = table.index.get(key)
             if row is not None and now - table.last_seen[row] > window:
-                self._remove(table, key, row)  # silent too long: gone, even if not swept yet
+                self._remove(table, key, row, now)  # silent too long: gone, even if not swept yet
                 row = None
             if row is None:
                 self._insert(table, key, environment_id, event, now)
@@ -205,7 +208,7 @@ class MemoryLiveStore:
             before = self._state(table, row)
             after = step(before, event)
             if after != before:
-                self._change(table, row, before, after)
+                self._change(table, row, before, after, now)
         return IngestResult(applied=len(events) - duplicates, duplicates=duplicates)
 
     async def sweep(self, now: float) -> int:
@@ -220,11 +223,12 @@ class MemoryLiveStore:
                 visited += 1
                 if now - last_seen[row] <= window:
                     break
-                self._remove(table, keys[row], row)  # unlinks it: the next one is the head
+                self._remove(table, keys[row], row, now)  # unlinks it: the next one is the head
                 removed += 1
                 row = table.head
             await asyncio.sleep(0)  # one partition at a time: requests run in between
         self.last_sweep_visited = visited
+        self.history.sweep(now)
         self._updated_at = now
         return removed
 
@@ -243,7 +247,10 @@ class MemoryLiveStore:
 
     @staticmethod
     def _keys(env: int, codes: Codes) -> tuple[CounterKey, ...]:
-        return tuple([(env, index, code) for index, code in enumerate(codes) if code])
+        # Every happening view also counts under its environment's own key (its history).
+        keys = [(env, index, code) for index, code in enumerate(codes) if code]
+        keys.append((env, ENVIRONMENT_INDEX, 0))
+        return tuple(keys)
 
     def _insert(
         self, table: ViewTable, key: int, environment_id: str, event: ViewEvent, now: float
@@ -279,10 +286,12 @@ class MemoryLiveStore:
         )
         table.insert(key, last_seen, env, codes, state.viewer, state.flags, highest, seen)
         if is_happening(state.flags, self.count_paused):
-            self._counters.transition((), 0, self._keys(env, codes), state.viewer)
+            self._counters.transition_at((), 0, self._keys(env, codes), state.viewer, last_seen)
             self._happening += 1
 
-    def _change(self, table: ViewTable, row: int, before: ViewState, after: ViewState) -> None:
+    def _change(
+        self, table: ViewTable, row: int, before: ViewState, after: ViewState, now: float
+    ) -> None:
         env = table.env[row]
         old_codes = table.ids(row)
         new_codes = (
@@ -291,11 +300,12 @@ class MemoryLiveStore:
         was = is_happening(before.flags, self.count_paused)
         is_now = is_happening(after.flags, self.count_paused)
         if was or is_now:
-            self._counters.transition(
+            self._counters.transition_at(
                 self._keys(env, old_codes) if was else (),
                 before.viewer,
                 self._keys(env, new_codes) if is_now else (),
                 after.viewer,
+                now,
             )
         if new_codes is not old_codes:
             release = self._contents.release
@@ -319,11 +329,11 @@ class MemoryLiveStore:
             else acquire(after.live_stream_id),
         )
 
-    def _remove(self, table: ViewTable, key: int, row: int) -> None:
+    def _remove(self, table: ViewTable, key: int, row: int, now: float) -> None:
         env = table.env[row]
         codes = table.ids(row)
         if is_happening(table.flags[row], self.count_paused):
-            self._counters.transition(self._keys(env, codes), table.viewer[row], (), 0)
+            self._counters.transition_at(self._keys(env, codes), table.viewer[row], (), 0, now)
             self._happening -= 1
         release = self._contents.release
         for code in codes:
@@ -343,8 +353,13 @@ class MemoryLiveStore:
                 log.error("live state not restored from %s: %s", self.state_file, exc)
                 snapshot = None
             if snapshot is not None:
-                restored = self._restore(snapshot, now)
+                self._counters.recording = False  # counters rebuild; history is reconciled
+                try:
+                    restored = self._restore(snapshot, now)
+                finally:
+                    self._counters.recording = True
                 log.info("restored %d live views from %s", restored, self.state_file)
+                self._counters.restore_history(snapshot.history, now)
         self._updated_at = now
 
     async def close(self, now: float) -> None:
@@ -359,6 +374,7 @@ class MemoryLiveStore:
                 environments=self._environments.values(),
                 contents=self._contents.values(),
                 partitions=[snapshot_table(t) for t in self._tables],
+                history=history_document(self.history),
             )
             await asyncio.to_thread(write_snapshot, self.state_file, snapshot)
 

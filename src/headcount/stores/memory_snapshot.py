@@ -72,6 +72,9 @@ class Snapshot:
     environments: list[str | None]  # by code
     contents: list[str | None]  # by code
     partitions: list[PartitionSnapshot]
+    # The history section (headcount.history.memory.history_document), kept as JSON: its own
+    # reader checks it, and a bad one costs the history, never the views.
+    history: Any = None
 
 
 def snapshot_table(table: ViewTable) -> PartitionSnapshot:
@@ -111,6 +114,7 @@ def write_snapshot(path: Path, snapshot: Snapshot) -> None:
             }
             for p in snapshot.partitions
         ],
+        "history": snapshot.history,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
@@ -151,6 +155,7 @@ def read_snapshot(path: Path) -> Snapshot | None:
             environments=list(document["environments"]),
             contents=list(document["contents"]),
             partitions=partitions,
+            history=document.get("history"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise SnapshotError(f"malformed: {exc!r}") from None

@@ -40,6 +40,7 @@ from headcount.core.counters import counter_changes
 from headcount.core.events import ViewEvent
 from headcount.core.identity import content_key, view_key
 from headcount.errors import StoreUnavailable
+from headcount.history.redis import RedisHistory
 from headcount.settings import Settings
 from headcount.stores.live import Counts, IngestResult, LiveStats
 from headcount.stores.redis_codec import NONE, EventPacker, to8
@@ -84,6 +85,7 @@ class RedisLiveStore:
         subpartitions: int = 64,
         counter_shards: int = 8,
         snapshot_interval: float = 1.0,
+        history_retention: float = 86_400.0,
     ) -> None:
         if liveness_window <= 0:
             raise ValueError("liveness_window must be positive")
@@ -107,6 +109,7 @@ class RedisLiveStore:
         self._reading: dict[tuple[str, str, str], asyncio.Future[Counts]] = {}
         self._content_hashes: dict[tuple[str, str, str], bytes] = {}
         self.reads = 0  # counter keys read from Redis (observability and tests)
+        self.history = RedisHistory(history_retention)
 
     @classmethod
     def from_settings(cls, settings: Settings, target: RedisTarget) -> RedisLiveStore:
@@ -117,6 +120,7 @@ class RedisLiveStore:
             partitions=settings.partitions,
             counter_shards=settings.counter_shards,
             snapshot_interval=settings.snapshot_interval,
+            history_retention=settings.history_retention,
         )
 
     def immediate(self) -> None:
