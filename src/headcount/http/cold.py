@@ -1,4 +1,4 @@
-"""The cold paths as one Starlette app: System API, metrics, health.
+"""The cold paths as one Starlette app: System API, dashboard, metrics, health.
 
 Each surface contributes a list of routes from its own module; this module only composes them
 and maps every error (ours and Starlette's 404/405) to Mux's envelope.
@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from headcount.errors import HeadcountError, StoreUnavailable, envelope, error_response
+from headcount.http.dashboard import dashboard_routes
 from headcount.http.metrics import metrics_routes
 from headcount.http.pages import page_routes
 from headcount.http.system import system_routes
@@ -67,6 +68,7 @@ def cold_app(runtime: Runtime) -> Starlette:
     ]
     if runtime.settings.serves("system"):
         routes += system_routes(runtime)
+        routes += dashboard_routes(runtime)
     return Starlette(
         routes=routes,
         exception_handlers={HeadcountError: _headcount_error, HTTPException: _http_error},

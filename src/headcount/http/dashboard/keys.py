@@ -77,9 +77,7 @@ def key_routes(gate: Gate) -> list[BaseRoute]:
     async def create(request: Request, viewer: Viewer, fields: dict[str, str]) -> Response:
         if not viewer.can(SYSTEM_WRITE):
             return _no_write(viewer)
-        issued = await run_in_threadpool(
-            create_signing_key, control, viewer.environment.id, now()
-        )
+        issued = await run_in_threadpool(create_signing_key, control, viewer.environment.id, now())
         return await listing(request, viewer, created=(issued.key.id, issued.private_key))
 
     def _no_write(viewer: Viewer) -> Response:

@@ -66,7 +66,11 @@ def signin_routes(gate: Gate) -> list[BaseRoute]:
     control = gate.runtime.control
 
     def form(
-        request: Request, viewer: Viewer | None, status: int = 200, error: str = "", token_id=""
+        request: Request,
+        viewer: Viewer | None,
+        status: int = 200,
+        error: str = "",
+        token_id: str = "",
     ) -> Response:
         nonce = new_nonce()
         notice = ""
