@@ -32,7 +32,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -87,6 +87,17 @@ def _key(secret_hashes: Iterable[str]) -> bytes:
     return hmac.new(material, _KEY_LABEL, hashlib.sha256).digest()
 
 
+def _signer_at(now: float) -> type[TimestampSigner]:
+    """itsdangerous's timestamp signer, reading ``now`` instead of the clock (time is a
+    parameter: the tests move it)."""
+
+    class _At(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(now)
+
+    return _At
+
+
 class SessionCodec:
     """Writes and reads the session cookie against one control store (synchronous: call it
     off the event loop)."""
@@ -94,13 +105,13 @@ class SessionCodec:
     def __init__(self, control: ControlStore) -> None:
         self.control = control
 
-    def _serializer(self, secret_hashes: Iterable[str]) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(_key(secret_hashes), salt=_SALT)
+    def _serializer(self, secret_hashes: Iterable[str], now: float) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(_key(secret_hashes), salt=_SALT, signer=_signer_at(now))
 
-    def encode(self, session: Session) -> str:
+    def encode(self, session: Session, now: float) -> str:
         hashes = [self._stored(token_id)[1] for token_id in session.token_ids]
         document = {"t": list(session.token_ids), "c": session.current, "x": session.csrf}
-        signed = self._serializer(hashes).dumps(document)
+        signed = self._serializer(hashes, now).dumps(document)
         return _ID_SEPARATOR.join(session.token_ids) + _PART_SEPARATOR + signed
 
     def decode(self, cookie: str | None, now: float) -> tuple[Session, list[AccessToken]] | None:
@@ -117,7 +128,7 @@ class SessionCodec:
         if len(stored) != len(found) or any(token.revoked for token, _ in stored):
             return None
         try:
-            document = self._serializer(h for _, h in stored).loads(
+            document = self._serializer((h for _, h in stored), now).loads(
                 signed, max_age=LIFETIME, return_timestamp=False
             )
         except BadSignature:  # also SignatureExpired, its subclass

@@ -110,7 +110,7 @@ def signin_routes(gate: Gate) -> list[BaseRoute]:
         except Unauthorized:
             return form(request, viewer, status=401, error=BAD_CREDENTIALS, token_id=token_id)
         session = Session(_joined(viewer, token), token.id, new_nonce())
-        cookie = await run_in_threadpool(gate.codec.encode, session)
+        cookie = await run_in_threadpool(gate.codec.encode, session, gate.runtime.clock())
         response = RedirectResponse(HOME, status_code=303, headers=HEADERS)
         set_cookie(response, request, COOKIE, cookie, LIFETIME)
         clear_cookie(response, request, SIGN_IN_COOKIE)
@@ -126,7 +126,7 @@ def signin_routes(gate: Gate) -> list[BaseRoute]:
         if wanted not in viewer.session.token_ids:
             return gate.refused(viewer)
         session = Session(viewer.session.token_ids, wanted, viewer.session.csrf)
-        cookie = await run_in_threadpool(gate.codec.encode, session)
+        cookie = await run_in_threadpool(gate.codec.encode, session, gate.runtime.clock())
         response = RedirectResponse(HOME, status_code=303, headers=HEADERS)
         set_cookie(response, request, COOKIE, cookie, LIFETIME)
         return response
