@@ -224,7 +224,7 @@ async def test_a_second_environment_joins_the_session_and_the_picker_switches(
 
 
 async def test_live_json_lists_a_watched_id_with_its_series(
-    client: httpx.AsyncClient, person: Person
+    client: httpx.AsyncClient, person: Person, clock: FakeClock
 ) -> None:
     event = {
         "e": "viewstart",
@@ -241,7 +241,10 @@ async def test_live_json_lists_a_watched_id_with_its_series(
     row = answer.json()["data"][0]
     assert (row["id_type"], row["id"]) == ("video_id", "video-1")
     assert (row["views"], row["viewers"]) == (1, 1)
-    assert row["peak_views"] == 1 and row["series"][-1][1] == 1
+    assert row["peak_views"] == 1
+    # The sparkline's hour: 60 minutes, 0 before the id was first watched, 1 now.
+    assert len(row["series"]) == 60 and row["series"][0][1] == 0 and row["series"][-1][1] == 1
+    assert row["series"][-1][0] == clock.now // 60 * 60
     page = await client.get("/dashboard")
     assert "/dashboard/ids/video_id/video-1" in page.text
     detail = await client.get("/dashboard/data/video_id/video-1")

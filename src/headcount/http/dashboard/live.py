@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from headcount.core.ids import ID_TYPES
-from headcount.history.model import LiveDetail, LiveEntry, Minute
+from headcount.history.model import LiveDetail, Minute
 from headcount.http.dashboard.gate import Gate, Viewer
 from headcount.http.dashboard.web import HEADERS
 
@@ -39,6 +39,17 @@ def _minutes(series: list[Minute], last: int | None = None) -> list[list[float]]
     """``[minute_start, views, viewers, max_views, max_viewers]`` per minute, oldest first."""
     chosen = series if last is None else series[-last:]
     return [[m.minute_start, m.views, m.viewers, m.max_views, m.max_viewers] for m in chosen]
+
+
+def _last_hour(series: list[Minute], now: float) -> list[Minute]:
+    """The last :data:`SPARK_MINUTES` minutes, the ones before the id's first recorded minute
+    read 0 (a key's record begins when its counts first move from 0), so every sparkline
+    spans the same hour."""
+    first = (int(now // 60) - SPARK_MINUTES + 1) * 60.0
+    kept = [m for m in series if m.minute_start >= first]
+    start = kept[0].minute_start if kept else now // 60 * 60.0 + 60
+    padding = int((start - first) // 60)
+    return [Minute(first + 60.0 * i, 0, 0, 0, 0) for i in range(padding)] + kept
 
 
 def _detail(detail: LiveDetail, last: int | None = None) -> dict[str, Any]:
@@ -65,16 +76,12 @@ def live_routes(gate: Gate) -> list[BaseRoute]:
     templates = gate.templates
     runtime = gate.runtime
 
-    async def rows(viewer: Viewer, id_type: str | None) -> list[tuple[LiveEntry, LiveDetail]]:
-        now = runtime.clock()
+    async def rows(viewer: Viewer, id_type: str | None, now: float) -> list[LiveDetail]:
         top = await runtime.history.top(viewer.environment.id, id_type, ROWS, 1, now)
-        found = []
-        for entry in top:
-            detail = await runtime.history.detail(
-                viewer.environment.id, entry.id_type, entry.id, now
-            )
-            found.append((entry, detail))
-        return found
+        return [
+            await runtime.history.detail(viewer.environment.id, entry.id_type, entry.id, now)
+            for entry in top
+        ]
 
     async def home(request: Request, viewer: Viewer) -> Response:
         id_type = _id_type(request)
@@ -97,8 +104,8 @@ def live_routes(gate: Gate) -> list[BaseRoute]:
         document = {
             "environment": _detail(total, SPARK_MINUTES),
             "data": [
-                {**_detail(detail, SPARK_MINUTES), "peak_views": entry.peak_views}
-                for entry, detail in await rows(viewer, _id_type(request))
+                {**_detail(detail), "series": _minutes(_last_hour(detail.series, now))}
+                for detail in await rows(viewer, _id_type(request), now)
             ],
         }
         return JSONResponse(document, headers=HEADERS)

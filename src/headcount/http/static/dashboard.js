@@ -194,6 +194,10 @@
 
   function start() {
     copyButtons();
+    if (document.querySelector("[data-shown-once]")) {
+      // This page answers a POST: without this a reload would post again (another key).
+      history.replaceState(null, "", window.location.href);
+    }
     const table = document.querySelector("table[data-poll]");
     if (table) poll(table.dataset.poll, liveList(table), Number(table.dataset.pollSeconds) || 5);
     const section = document.querySelector("[data-detail]");
