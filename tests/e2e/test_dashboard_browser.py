@@ -77,6 +77,7 @@ def _cell(page: Page, video_id: str, field: str) -> Locator:
 def test_a_bad_secret_is_refused_with_a_clear_message(
     context: BrowserContext, server: LiveServer
 ) -> None:
+    assert f"Dashboard: {server.base_url}/dashboard" in server.log()  # what make run prints
     page = context.new_page()
     _sign_in(page, server, "not-the-secret")
     alert = page.get_by_role("alert")
@@ -147,6 +148,8 @@ def test_on_a_phone_nothing_spills_sideways_and_the_keyboard_skips_to_the_conten
         _sign_in(page, server, server.token_secret)
         page.locator("#top .uplot canvas").first.wait_for(timeout=UPDATE_TIMEOUT)
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        id_cell = page.locator("#top th[scope=row]").first.bounding_box()
+        assert id_cell is not None and id_cell["width"] >= 90  # an id stays readable
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.textContent") == "Skip to content"
         page.keyboard.press("Enter")

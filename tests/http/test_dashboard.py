@@ -13,11 +13,16 @@ import orjson
 import pytest
 
 from headcount.auth.access_tokens import create_access_token
+from headcount.cli.serve import dashboard_url
 from headcount.core.keys import abbreviate_key
+from headcount.http.cold import cold_app
 from headcount.http.dashboard.session import COOKIE, LIFETIME, SIGN_IN_COOKIE
 from headcount.http.dashboard.signin import BAD_CREDENTIALS
+from headcount.runtime import Runtime
+from headcount.settings import load_settings
 from headcount.stores.control import PERMISSIONS, SYSTEM_READ, Environment
 from headcount.stores.control_memory import MemoryControlStore
+from headcount.stores.memory import MemoryLiveStore
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -250,6 +255,26 @@ async def test_live_json_lists_a_watched_id_with_its_series(
     detail = await client.get("/dashboard/data/video_id/video-1")
     assert detail.json()["views"] == 1
     assert (await client.get("/dashboard/ids/nonsense/video-1")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("role", "url"),
+    [
+        ("all", "http://127.0.0.1:8000/dashboard"),
+        ("system", "http://127.0.0.1:8000/dashboard"),
+        ("collector,counts", None),
+    ],
+)
+def test_the_dashboard_is_served_and_announced_with_the_system_api(
+    role: str, url: str | None
+) -> None:
+    settings = load_settings({"role": role, "host": "0.0.0.0", "port": 8000}, environ={})
+    assert dashboard_url(settings) == url
+    routes = {
+        getattr(r, "path", "")
+        for r in cold_app(Runtime(settings, MemoryControlStore(), MemoryLiveStore())).routes
+    }
+    assert ("/dashboard" in routes) == (url is not None)
 
 
 def test_the_vendored_uplot_is_present_with_its_mit_licence() -> None:

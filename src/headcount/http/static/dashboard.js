@@ -42,6 +42,9 @@
     }
   }
 
+  // Minutes are UTC everywhere on the dashboard, whatever the browser's own time zone.
+  const utc = (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC");
+
   function columns(series) {
     const x = [], views = [], viewers = [], most = [];
     for (const m of series) {
@@ -66,7 +69,7 @@
     }
     chart = new uPlot(
       {
-        width: 140,
+        width: window.matchMedia("(max-width: 40rem)").matches ? 80 : 140,
         height: 32,
         legend: { show: false },
         cursor: { show: false },
@@ -94,7 +97,7 @@
     tr.append(th);
     for (const [field, numeric] of [["id_type", false], ["views", true], ["viewers", true], ["peak_views", true]]) {
       const td = document.createElement("td");
-      if (numeric) td.className = "num";
+      td.className = numeric ? "num" : "narrow-hide";
       td.dataset.field = field;
       td.textContent = String(entry[field]);
       tr.append(td);
@@ -153,6 +156,7 @@
         {
           width: Math.max(280, Math.min(target.clientWidth || 720, 960)),
           height: 260,
+          tzDate: utc,
           scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
           series: [
             { label: "Minute" },
