@@ -28,13 +28,13 @@ class CounterStepCrash:
         self.lost = 0
         original = RedisLiveStore._counter_commands
 
-        def counter_commands(store: RedisLiveStore, changes: Any, now: float) -> list[Any]:
-            commands = original(store, changes, now)
+        def counter_commands(store: RedisLiveStore, changes: Any, now: float) -> Any:
+            targets, commands = original(store, changes, now)
             if self.armed:
                 self.armed -= 1
                 self.lost += len(commands)
-                return []
-            return commands
+                return [], []
+            return targets, commands
 
         monkeypatch.setattr(RedisLiveStore, "_counter_commands", counter_commands)
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from headcount.auth.identifiers import new_id
 from headcount.errors import Forbidden, NotFound, Unauthorized
 from headcount.stores.control import (
+    DATA_READ,
     PERMISSIONS,
     SYSTEM_READ,
     SYSTEM_WRITE,
@@ -130,7 +131,9 @@ def require_permission(token: AccessToken, permission: str) -> None:
         return
     if permission in granted:
         return
-    raise Forbidden(
-        f"This access token does not have the {permission} permission "
-        "(the System permission is needed to manage signing keys)."
+    needed = (
+        "the Data read permission is needed to read live counts and their history"
+        if permission == DATA_READ
+        else "the System permission is needed to manage signing keys"
     )
+    raise Forbidden(f"This access token does not have the {permission} permission ({needed}).")

@@ -139,7 +139,7 @@ def access_tokens() -> None:
     "permissions",
     multiple=True,
     type=click.Choice(PERMISSIONS),
-    help="Repeat for several; default: all (system:read and system:write).",
+    help="Repeat for several; default: all (system:read, system:write and data:read).",
 )
 @database_option
 @json_option

@@ -7,10 +7,11 @@ epoch seconds (server clock); a peak nobody reached yet (0 views) has no time (`
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-__all__ = ["ENVIRONMENT", "LiveDetail", "LiveEntry", "LiveReads", "Minute"]
+__all__ = ["ENVIRONMENT", "LiveDetail", "LiveEntry", "LiveReads", "Minute", "iso_time"]
 
 # The id type of an environment's own totals (all its happening views, whatever their ids);
 # its id is the environment id. Not an ``aud``: no viewer token reads it.
@@ -68,3 +69,10 @@ class LiveReads(Protocol):
         """The environment's totals: every happening view, whatever its ids (id_type
         :data:`ENVIRONMENT`, id the environment id)."""
         ...
+
+
+def iso_time(seconds: float | None) -> str | None:
+    """``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds), as the counts API writes times."""
+    if seconds is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))

@@ -14,7 +14,9 @@ from starlette.routing import BaseRoute, Route
 
 from headcount.errors import HeadcountError, StoreUnavailable, envelope, error_response
 from headcount.http.dashboard import dashboard_routes
+from headcount.http.live_api import live_routes
 from headcount.http.metrics import metrics_routes
+from headcount.http.monitoring import monitoring_routes
 from headcount.http.pages import page_routes
 from headcount.http.system import system_routes
 from headcount.runtime import Runtime
@@ -68,6 +70,8 @@ def cold_app(runtime: Runtime) -> Starlette:
     ]
     if runtime.settings.serves("system"):
         routes += system_routes(runtime)
+        routes += live_routes(runtime)
+        routes += monitoring_routes(runtime)
         routes += dashboard_routes(runtime)
     return Starlette(
         routes=routes,

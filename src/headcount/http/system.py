@@ -43,9 +43,26 @@ from headcount.auth.signing_keys import (
 )
 from headcount.errors import BadRequest, NotFound, Unauthorized, error_response
 from headcount.runtime import Runtime
-from headcount.stores.control import SYSTEM_READ, SYSTEM_WRITE, AccessToken, SigningKey
+from headcount.stores.control import (
+    SYSTEM_READ,
+    SYSTEM_WRITE,
+    AccessToken,
+    ControlStore,
+    SigningKey,
+)
 
-__all__ = ["PREFIXES", "WHOAMI_PATH", "system_routes"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "MAX_OFFSET",
+    "PREFIXES",
+    "WHOAMI_PATH",
+    "caller",
+    "json_answer",
+    "page_parameter",
+    "system_routes",
+    "with_challenge",
+]
 
 PREFIXES = ("/system/v1/signing-keys", "/video/v1/signing-keys")
 WHOAMI_PATH = "/system/v1/whoami"
@@ -58,7 +75,7 @@ MAX_LIMIT = 100
 # Ids Headcount issues are 43 characters; anything much longer is not worth a database trip.
 _MAX_KEY_ID_LENGTH = 128
 # Past this offset no environment has keys; it also keeps the offset inside a 64-bit integer.
-_MAX_OFFSET = 2**53
+MAX_OFFSET = 2**53
 
 # System API answers hold secrets (the private key) or per-account data: never cached.
 _HEADERS = {"cache-control": "no-store"}
@@ -66,7 +83,7 @@ _HEADERS = {"cache-control": "no-store"}
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _json(status: int, document: dict[str, Any]) -> Response:
+def json_answer(status: int, document: dict[str, Any]) -> Response:
     body = json.dumps(document, separators=(",", ":")).encode()
     return Response(body, status_code=status, media_type="application/json", headers=_HEADERS)
 
@@ -75,17 +92,24 @@ def _key(key: SigningKey) -> dict[str, str]:
     return {"id": key.id, "created_at": str(key.created_at)}
 
 
-def _page_parameter(params: QueryParams, name: str, default: int, maximum: int) -> int:
+def page_parameter(params: QueryParams, name: str, default: int, maximum: int) -> int:
     raw = params.get(name)
     if raw is None:
         return default
-    bounds = f"from 1 to {maximum}" if maximum < _MAX_OFFSET else "of at least 1"
+    bounds = f"from 1 to {maximum}" if maximum < MAX_OFFSET else "of at least 1"
     if not (raw.isascii() and raw.isdigit()):
         raise BadRequest(f"{name} must be an integer {bounds}; got {raw[:40]!r}.")
-    value = int(raw) if len(raw) <= 18 else _MAX_OFFSET  # a huge page is simply past the end
+    value = int(raw) if len(raw) <= 18 else MAX_OFFSET  # a huge page is simply past the end
     if not 1 <= value <= maximum:
         raise BadRequest(f"{name} must be an integer {bounds}; got {raw[:40]!r}.")
     return value
+
+
+async def caller(control: ControlStore, request: Request, permission: str) -> AccessToken:
+    """The request's access token, if it has ``permission`` (401 / 403 otherwise)."""
+    token = await run_in_threadpool(authenticate, control, request.headers.get("authorization"))
+    require_permission(token, permission)
+    return token
 
 
 class SigningKeysApi:
@@ -97,11 +121,7 @@ class SigningKeysApi:
         return int(self.runtime.clock())
 
     async def _caller(self, request: Request, permission: str) -> AccessToken:
-        token = await run_in_threadpool(
-            authenticate, self.control, request.headers.get("authorization")
-        )
-        require_permission(token, permission)
-        return token
+        return await caller(self.control, request, permission)
 
     async def create(self, request: Request) -> Response:
         # Mux's SDKs send no body (old docs add `?product=data`): the body and any query
@@ -110,19 +130,19 @@ class SigningKeysApi:
         issued = await run_in_threadpool(
             create_signing_key, self.control, token.environment_id, self._now()
         )
-        return _json(201, {"data": {**_key(issued.key), "private_key": issued.private_key}})
+        return json_answer(201, {"data": {**_key(issued.key), "private_key": issued.private_key}})
 
     async def list_keys(self, request: Request) -> Response:
         token = await self._caller(request, SYSTEM_READ)
-        limit = _page_parameter(request.query_params, "limit", DEFAULT_LIMIT, MAX_LIMIT)
-        page = _page_parameter(request.query_params, "page", 1, _MAX_OFFSET)
+        limit = page_parameter(request.query_params, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        page = page_parameter(request.query_params, "page", 1, MAX_OFFSET)
         offset = (page - 1) * limit
         keys: list[SigningKey] = []
-        if offset < _MAX_OFFSET:
+        if offset < MAX_OFFSET:
             keys = await run_in_threadpool(
                 self.control.list_signing_keys, token.environment_id, limit, offset
             )
-        return _json(200, {"data": [_key(k) for k in keys]})
+        return json_answer(200, {"data": [_key(k) for k in keys]})
 
     async def retrieve(self, request: Request) -> Response:
         token = await self._caller(request, SYSTEM_READ)
@@ -130,7 +150,7 @@ class SigningKeysApi:
         key = await run_in_threadpool(
             visible_signing_key, self.control, token.environment_id, key_id
         )
-        return _json(200, {"data": _key(key)})
+        return json_answer(200, {"data": _key(key)})
 
     async def delete(self, request: Request) -> Response:
         token = await self._caller(request, SYSTEM_WRITE)
@@ -158,7 +178,7 @@ class SigningKeysApi:
             "organization_name": ORGANIZATION_NAME,
             "permissions": sorted(token.permissions),
         }
-        return _json(200, {"data": data})
+        return json_answer(200, {"data": data})
 
     @staticmethod
     def _key_id(request: Request) -> str:
@@ -168,7 +188,7 @@ class SigningKeysApi:
         return key_id
 
 
-def _with_challenge(handler: Handler) -> Handler:
+def with_challenge(handler: Handler) -> Handler:
     """A 401 carries ``WWW-Authenticate`` (RFC 9110); every other error goes to the app's one
     HeadcountError handler (``http/cold.py``)."""
 
@@ -198,8 +218,8 @@ def system_routes(runtime: Runtime) -> list[BaseRoute]:
             return await api.delete(request)
         return await api.retrieve(request)
 
-    routes: list[BaseRoute] = [Route(WHOAMI_PATH, _with_challenge(api.whoami), methods=["GET"])]
+    routes: list[BaseRoute] = [Route(WHOAMI_PATH, with_challenge(api.whoami), methods=["GET"])]
     for prefix in PREFIXES:
-        routes.append(Route(prefix, _with_challenge(collection), methods=["GET", "POST"]))
-        routes.append(Route(prefix + "/{key_id}", _with_challenge(item), methods=["GET", "DELETE"]))
+        routes.append(Route(prefix, with_challenge(collection), methods=["GET", "POST"]))
+        routes.append(Route(prefix + "/{key_id}", with_challenge(item), methods=["GET", "DELETE"]))
     return routes

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "DATA_READ",
     "PERMISSIONS",
     "SYSTEM_READ",
     "SYSTEM_WRITE",
@@ -22,7 +23,10 @@ __all__ = [
 
 SYSTEM_READ = "system:read"
 SYSTEM_WRITE = "system:write"
-PERMISSIONS = (SYSTEM_READ, SYSTEM_WRITE)
+# Reading live counts' history and the Monitoring API (Mux's "Mux Data read"): not implied by
+# the System permission, as on Mux, where a System-only token gets 403 from the Data API.
+DATA_READ = "data:read"
+PERMISSIONS = (SYSTEM_READ, SYSTEM_WRITE, DATA_READ)
 
 
 @dataclass(frozen=True, slots=True)

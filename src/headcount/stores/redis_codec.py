@@ -19,6 +19,7 @@ from typing import Final
 from headcount.core import identity, tracker
 from headcount.core.events import ViewEvent, playback_id_from_source_url
 from headcount.core.identity import VIEWER_COOKIE, VIEWER_USER, content_key, viewer_hash
+from headcount.history.model import ENVIRONMENT
 
 __all__ = [
     "EVENT",
@@ -64,6 +65,9 @@ EVENT: Final = _Layout(
     ("source_playback", "h8"),  # derived from video_source_url (see FIELD_SOURCE)
     ("user", "h8"),
     ("cookie", "h8"),
+    # The environment's own counter key (id type "environment"): every happening view counts
+    # under it, so the environment's totals and history need no scan.
+    ("env", "h8"),
 )
 
 # A view's packed state: this fixed head, then 8 bytes for each content id it has, in the
@@ -78,7 +82,7 @@ STATE: Final = _Layout(
     ("refreshed", "u32"),  # when its counter memberships were last set (whole seconds)
     ("ids", "u8"),
 )
-STATE_IDS: Final = ("video", "asset", "playback", "live")
+STATE_IDS: Final = ("video", "asset", "playback", "live", "env")
 
 
 def to8(value: int) -> bytes:
@@ -93,13 +97,19 @@ class EventPacker:
     calls (mux-embed repeats video_id in every event, and popular videos in every request);
     it is bounded by :data:`MAX_REMEMBERED` and emptied when full."""
 
-    __slots__ = ("_environment_id", "_hashes")
+    __slots__ = ("_environment", "_environment_id", "_hashes", "_names")
 
     def __init__(
-        self, environment_id: str, hashes: dict[tuple[str, str, str], bytes] | None = None
+        self,
+        environment_id: str,
+        hashes: dict[tuple[str, str, str], bytes] | None = None,
+        names: dict[bytes, tuple[str, str, str]] | None = None,
     ) -> None:
+        """``names``, when given, remembers the other way (hash -> key), as bounded."""
         self._environment_id = environment_id
         self._hashes: dict[tuple[str, str, str], bytes] = {} if hashes is None else hashes
+        self._names = names
+        self._environment = self._content(ENVIRONMENT, environment_id)
 
     def _content(self, id_type: str, value: str | None) -> bytes:
         if value is None:
@@ -110,6 +120,10 @@ class EventPacker:
             if len(self._hashes) >= MAX_REMEMBERED:
                 self._hashes.clear()
             hashed = self._hashes[key] = to8(content_key(self._environment_id, id_type, value))
+            if self._names is not None:
+                if len(self._names) >= MAX_REMEMBERED:
+                    self._names.clear()
+                self._names[hashed] = key
         return hashed
 
     def pack(self, view: bytes, pair: int, event: ViewEvent) -> bytes:
@@ -137,6 +151,7 @@ class EventPacker:
             source_playback,
             _viewer(VIEWER_USER, event.viewer_user_id),
             _viewer(VIEWER_COOKIE, event.mux_viewer_id),
+            self._environment,
         )
 
 

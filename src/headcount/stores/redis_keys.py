@@ -11,12 +11,19 @@ Two kinds of records, each with its own hash tag so that a script touches one sl
   counter key (:func:`headcount.core.identity.content_key`) whose viewer hashes to shard ``s`` of
   ``counter_shards`` (``counter_apply.lua``). A hot video spreads over ``counter_shards`` slots.
 
+* **History records** ``<prefix>:{h<content>}`` (and its ``:m`` minutes ring): one counter
+  key's peaks and minutes (``history.lua``), and **rankings** ``<prefix>:{t<environment>}:<id
+  type>`` (and ``:all``): sorted sets of an environment's ids by views now, one slot per
+  environment (:mod:`headcount.history.redis`).
+
 Nothing on a request path lists keys (no ``KEYS``, no ``SCAN``): every name is computed.
 """
 
 from __future__ import annotations
 
 from typing import Final
+
+from headcount.core.ids import ID_TYPES
 
 __all__ = ["DEFAULT_PREFIX", "KeyLayout", "Location", "check_prefix"]
 
@@ -70,6 +77,16 @@ class KeyLayout:
     def sub(self, group: int, sub: int) -> tuple[str, str]:
         """(state hash, last-seen zset) of one sub-partition."""
         return self._subs[group][sub]
+
+    def history(self, content: int) -> tuple[str, str]:
+        """(record hash, minutes ring) of one counter key's history."""
+        tag = f"{self.prefix}:{{h{content:015x}}}"
+        return tag, tag + ":m"
+
+    def ranking(self, environment: int) -> dict[str, str]:
+        """Id type (and ``all``) -> the sorted set of an environment's ids by views now."""
+        tag = f"{self.prefix}:{{t{environment:015x}}}"
+        return {kind: f"{tag}:{kind}" for kind in (*ID_TYPES, "all")}
 
     def counter(self, content: int, shard: int) -> tuple[str, str]:
         """(membership hash, lease zset) of one counter sub-key."""

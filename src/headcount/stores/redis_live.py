@@ -109,7 +109,7 @@ class RedisLiveStore:
         self._reading: dict[tuple[str, str, str], asyncio.Future[Counts]] = {}
         self._content_hashes: dict[tuple[str, str, str], bytes] = {}
         self.reads = 0  # counter keys read from Redis (observability and tests)
-        self.history = RedisHistory(history_retention)
+        self.history = RedisHistory(self.layout, history_retention)
 
     @classmethod
     def from_settings(cls, settings: Settings, target: RedisTarget) -> RedisLiveStore:
@@ -158,7 +158,17 @@ class RedisLiveStore:
             return b"s" + view, int.from_bytes(view, "little") % self.layout.counter_shards
         return b"w" + viewer, int.from_bytes(viewer, "little") % self.layout.counter_shards
 
-    def _counter_commands(self, changes: Sequence[bytes], now: float) -> list[Command]:
+    async def _apply_counters(self, changes: Sequence[bytes], now: float) -> None:
+        """Apply a step's changes to the counter sub-keys; their answers go to the history."""
+        targets, commands = self._counter_commands(changes, now)
+        results = await self._run(commands)
+        seen = self.history.seen
+        for (content, shard), (views, viewers) in zip(targets, results, strict=True):
+            seen(content, shard, int(views), int(viewers), now)
+
+    def _counter_commands(
+        self, changes: Sequence[bytes], now: float
+    ) -> tuple[list[tuple[bytes, int]], list[Command]]:
         ops: dict[tuple[bytes, int], list[bytes]] = {}
         for i in range(0, len(changes), _CHANGE):
             view, old_viewer, old_ids, new_viewer, new_ids = changes[i : i + _CHANGE]
@@ -178,7 +188,7 @@ class RedisLiveStore:
                     ops.setdefault((content, shard), []).append(b"+" + view + field)
         lease = now + LEASE * self.liveness_window
         ttl_ms = int(2000 * LEASE * self.liveness_window) + 1000
-        return [
+        return list(ops), [
             COUNTER.command(
                 self.layout.counter(int.from_bytes(content, "little"), shard),
                 (self._updated_at, lease, ttl_ms, *sub_ops),
@@ -192,7 +202,7 @@ class RedisLiveStore:
         self, environment_id: str, events: Sequence[ViewEvent], now: float
     ) -> IngestResult:
         layout = self.layout
-        packer = EventPacker(environment_id, self._content_hashes)
+        packer = EventPacker(environment_id, self._content_hashes, self.history.names)
         batches: dict[int, tuple[dict[int, int], list[bytes]]] = {}
         last_view_id: str | None = None
         view = NONE
@@ -230,7 +240,7 @@ class RedisLiveStore:
             duplicates += result[0]
             changes.extend(result[1:])
         if changes:
-            await self._run(self._counter_commands(changes, now))
+            await self._apply_counters(changes, now)
         return IngestResult(applied=len(events) - duplicates, duplicates=duplicates)
 
     async def sweep(self, now: float) -> int:
@@ -266,8 +276,9 @@ class RedisLiveStore:
                 if more:
                     again.append((g, due))
             if changes:
-                await self._run(self._counter_commands(changes, now))
+                await self._apply_counters(changes, now)
             pending = again
+        await self.history.flush(now)
         self._updated_at = now
         return removed
 
@@ -300,6 +311,9 @@ class RedisLiveStore:
             ]
         )
         self.reads += 1
+        hashed = to8(content)
+        for shard, (views, viewers) in enumerate(results):
+            self.history.seen(hashed, shard, int(views), int(viewers), now)
         views = sum(int(r[0]) for r in results)
         counts = Counts(views, sum(int(r[1]) for r in results)) if views else _ZERO
         if self.snapshot_interval > 0:
@@ -326,6 +340,7 @@ class RedisLiveStore:
     async def start(self, now: float) -> None:
         self._client, cluster = connect(self.target)
         self._runner = ScriptRunner(self._client, cluster=cluster)
+        self.history.connect(self._run)
         self._updated_at = now
         if not await self._try_connect():
             log.warning(

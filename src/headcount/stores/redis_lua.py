@@ -22,7 +22,7 @@ from redis.exceptions import NoScriptError
 from headcount.stores.redis_codec import render_script
 from headcount.stores.redis_wire import DirectPipeline
 
-__all__ = ["COUNTER", "PARTITION", "Command", "Script", "ScriptRunner"]
+__all__ = ["COUNTER", "HISTORY", "PARTITION", "Command", "Script", "ScriptRunner"]
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,14 @@ Command = tuple[Any, ...]
 
 PARTITION: Final = Script.named("partition.lua")
 COUNTER: Final = Script.named("counter_apply.lua")
+HISTORY: Final = Script.named("history.lua")
 
 
 class ScriptRunner:
     """Loads every script into a client's servers and runs pipelines of script calls. Whether
     the client is a cluster is decided once, here (its pipelines are built differently)."""
 
-    ALL: Final = (PARTITION, COUNTER)
+    ALL: Final = (PARTITION, COUNTER, HISTORY)
 
     def __init__(self, client: Any, *, cluster: bool) -> None:
         self._client = client

@@ -116,6 +116,7 @@ local function step(st, ev, first_seen)
   elseif has(effects, E_LEAVES) then
     flags = bor(flags, PAUSED)
   end
+  if ev.env ~= NONE then st.env = ev.env end  -- the environment's own counter (its history)
   if ev.video ~= NONE then st.video = ev.video end
   if ev.asset ~= NONE then st.asset = ev.asset end
   if ev.live ~= NONE then st.live = ev.live end
@@ -135,12 +136,12 @@ local function step(st, ev, first_seen)
 end
 
 local function ids_of(st)
-  return st.video .. st.asset .. st.playback .. st.live
+  return st.video .. st.asset .. st.playback .. st.live .. st.env
 end
 
 local function new_state()
   return {flags = 0, highest = 0, lo = 0, hi = 0, viewer = NONE, video = NONE, asset = NONE,
-          playback = NONE, live = NONE, refreshed = 0}
+          playback = NONE, live = NONE, env = NONE, refreshed = 0}
 end
 
 local function load(packed)
@@ -190,7 +191,7 @@ local function run_step()
     local ev = {}
     local view, pair
     view, pair, ev.effects, ev.fields, ev.sequence, ev.video, ev.asset, ev.playback, ev.live,
-      ev.source_playback, ev.user, ev.cookie = struct.unpack(EVENT, ARGV[i])
+      ev.source_playback, ev.user, ev.cookie, ev.env = struct.unpack(EVENT, ARGV[i])
     local skey, tkey = KEYS[3 + 2 * pair], KEYS[4 + 2 * pair]
     local t = touched[view]
     if t == nil then
