@@ -164,16 +164,21 @@ async def test_a_key_is_created_shown_once_and_deleted_after_confirmation(
     assert again.status_code == 404  # as the System API answers a deleted key
 
 
-async def test_a_read_only_token_lists_keys_but_cannot_create(
+async def test_a_system_read_token_lists_keys_but_cannot_create_nor_read_counts(
     client: httpx.AsyncClient, control: MemoryControlStore
 ) -> None:
     reader = _person(control, "reader", (SYSTEM_READ,))
-    await _sign_in(client, reader.token_id, reader.secret)
+    signed_in = await _sign_in(client, reader.token_id, reader.secret)
+    assert signed_in.headers["location"] == KEYS
     page = await client.get(KEYS)
     assert page.status_code == 200 and "Create a signing key" not in page.text
     answer = await client.post(KEYS, data={"csrf": _field(page.text, "csrf")})
     assert answer.status_code == 403
     assert control.list_signing_keys(reader.environment.id, 10, 0) == []
+    # Live counts need data:read, as /system/v1/live does.
+    for path in ("/dashboard", "/dashboard/live.json", "/dashboard/data/video_id/x"):
+        refused = await client.get(path)
+        assert refused.status_code == 403 and "data:read" in refused.text
 
 
 async def test_a_revoked_token_ends_its_session_on_the_next_request(

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from headcount.http.dashboard.gate import Gate
 from headcount.http.dashboard.keys import key_routes
-from headcount.http.dashboard.live import live_routes
+from headcount.http.dashboard.live import live_page_routes
 from headcount.http.dashboard.signin import signin_routes
 from headcount.http.dashboard.web import Templates, static_routes
 from headcount.runtime import Runtime
@@ -37,6 +37,6 @@ def dashboard_routes(runtime: Runtime) -> list[BaseRoute]:
         *static_routes(),
         *signin_routes(gate),
         *key_routes(gate),
-        *live_routes(gate),
+        *live_page_routes(gate),
         Route(DASHBOARD_PATH + "/", slash, methods=["GET"]),
     ]

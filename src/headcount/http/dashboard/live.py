@@ -9,7 +9,8 @@ changing as the audience moves, with their peaks and last hour: none of that is 
 stream. A poll every few seconds is one read of the history (O(rows)), works through any
 proxy, and recovers from a restart or a network drop by itself.
 
-The reads are ``runtime.history`` (``headcount.history``), the same as the System API's
+Reading them needs the ``data:read`` permission, as ``/system/v1/live`` does. The reads are
+``runtime.history`` (``headcount.history``), the same as the System API's
 ``/system/v1/live``; the sparklines are the last :data:`SPARK_MINUTES` minutes of each row's
 series.
 """
@@ -24,10 +25,11 @@ from starlette.routing import BaseRoute, Route
 
 from headcount.core.ids import ID_TYPES
 from headcount.history.model import LiveDetail, Minute
-from headcount.http.dashboard.gate import Gate, Viewer
+from headcount.http.dashboard.gate import Gate, PageHandler, Viewer
 from headcount.http.dashboard.web import HEADERS
+from headcount.stores.control import DATA_READ
 
-__all__ = ["POLL_SECONDS", "ROWS", "SPARK_MINUTES", "live_routes"]
+__all__ = ["POLL_SECONDS", "ROWS", "SPARK_MINUTES", "live_page_routes"]
 
 POLL_SECONDS = 5
 ROWS = 20  # ids on the live page
@@ -72,9 +74,24 @@ def _id_type(request: Request) -> str | None:
     return wanted if wanted in ID_TYPES else None
 
 
-def live_routes(gate: Gate) -> list[BaseRoute]:
+def live_page_routes(gate: Gate) -> list[BaseRoute]:
     templates = gate.templates
     runtime = gate.runtime
+
+    def reads(handler: PageHandler, as_json: bool = False) -> PageHandler:
+        async def checked(request: Request, viewer: Viewer) -> Response:
+            if viewer.can(DATA_READ):
+                return await handler(request, viewer)
+            message = (
+                "This access token cannot read live counts: that needs the data:read "
+                "permission (`headcount access-tokens create --permission data:read`)."
+            )
+            if as_json:
+                return JSONResponse({"error": message}, status_code=403, headers=HEADERS)
+            context = {"viewer": viewer, "title": "Live", "active": "live", "message": message}
+            return templates.page("message.html", context, status=403)
+
+        return checked
 
     async def rows(viewer: Viewer, id_type: str | None, now: float) -> list[LiveDetail]:
         top = await runtime.history.top(viewer.environment.id, id_type, ROWS, 1, now)
@@ -143,8 +160,10 @@ def live_routes(gate: Gate) -> list[BaseRoute]:
         return templates.page("message.html", context, status=404)
 
     return [
-        Route("/dashboard", gate.page(home), methods=["GET"]),
-        Route("/dashboard/live.json", gate.page(home_data), methods=["GET"]),
-        Route("/dashboard/ids/{id_type}/{id:path}", gate.page(one), methods=["GET"]),
-        Route("/dashboard/data/{id_type}/{id:path}", gate.page(one_data), methods=["GET"]),
+        Route("/dashboard", gate.page(reads(home)), methods=["GET"]),
+        Route("/dashboard/live.json", gate.page(reads(home_data, True)), methods=["GET"]),
+        Route("/dashboard/ids/{id_type}/{id:path}", gate.page(reads(one)), methods=["GET"]),
+        Route(
+            "/dashboard/data/{id_type}/{id:path}", gate.page(reads(one_data, True)), methods=["GET"]
+        ),
     ]

@@ -7,7 +7,8 @@
   message that says what to check. A right one starts a session (or, if one is running, adds
   the token to it: one token per environment, at most ``MAX_TOKENS``; a token for an
   environment the session already holds replaces that one) and sends the person to
-  ``/dashboard``. Every sign-in gets a new CSRF token.
+  ``/dashboard`` (to the signing keys if the token may not read counts). Every sign-in gets
+  a new CSRF token.
 - ``POST /dashboard/sign-out`` — ends the session (every environment in it).
 - ``POST /dashboard/environment`` — makes another of the session's tokens the one in use.
 """
@@ -22,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from headcount.auth.access_tokens import verify_credentials
 from headcount.errors import Unauthorized
 from headcount.http.dashboard.gate import SIGN_IN_PATH, Gate, Viewer
+from headcount.http.dashboard.keys import KEYS_PATH
 from headcount.http.dashboard.session import (
     COOKIE,
     LIFETIME,
@@ -35,7 +37,7 @@ from headcount.http.dashboard.session import (
     set_cookie,
 )
 from headcount.http.dashboard.web import HEADERS, read_form
-from headcount.stores.control import AccessToken
+from headcount.stores.control import DATA_READ, AccessToken
 
 __all__ = ["BAD_CREDENTIALS", "signin_routes"]
 
@@ -111,7 +113,9 @@ def signin_routes(gate: Gate) -> list[BaseRoute]:
             return form(request, viewer, status=401, error=BAD_CREDENTIALS, token_id=token_id)
         session = Session(_joined(viewer, token), token.id, new_nonce())
         cookie = await run_in_threadpool(gate.codec.encode, session, gate.runtime.clock())
-        response = RedirectResponse(HOME, status_code=303, headers=HEADERS)
+        # A token that may not read counts lands where it can do something: its keys.
+        target = HOME if DATA_READ in token.permissions else KEYS_PATH
+        response = RedirectResponse(target, status_code=303, headers=HEADERS)
         set_cookie(response, request, COOKIE, cookie, LIFETIME)
         clear_cookie(response, request, SIGN_IN_COOKIE)
         return response
