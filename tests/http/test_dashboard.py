@@ -118,6 +118,21 @@ async def test_over_https_the_cookie_is_secure(app: object, person: Person) -> N
         assert SimpleCookie(_set_cookie(answer, COOKIE))[COOKIE]["secure"]
 
 
+async def test_behind_a_tls_proxy_the_cookie_is_secure(
+    client: httpx.AsyncClient, person: Person
+) -> None:
+    form = await client.get(SIGN_IN, headers={"x-forwarded-proto": "https"})
+    assert SimpleCookie(_set_cookie(form, SIGN_IN_COOKIE))[SIGN_IN_COOKIE]["secure"]
+    # (httpx keeps a Secure cookie from this plain-http test client: sent back by hand.)
+    fields = {"nonce": _field(form.text, "nonce"), "token_id": person.token_id}
+    answer = await client.post(
+        SIGN_IN,
+        data={**fields, "token_secret": person.secret},
+        headers={"x-forwarded-proto": "https", "cookie": f"{SIGN_IN_COOKIE}={fields['nonce']}"},
+    )
+    assert SimpleCookie(_set_cookie(answer, COOKIE))[COOKIE]["secure"]
+
+
 async def test_sign_in_without_the_form_nonce_is_refused(
     client: httpx.AsyncClient, person: Person
 ) -> None:

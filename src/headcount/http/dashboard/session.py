@@ -15,8 +15,10 @@
 - **Expiry**: the signature carries its time (itsdangerous); a cookie older than
   :data:`LIFETIME` is refused whatever its ``Max-Age`` said.
 - **Cookie flags**: ``HttpOnly``; ``SameSite=Lax``; ``Path=/dashboard``; ``Secure`` when the
-  request came over https (as uvicorn sees it, ``X-Forwarded-Proto`` from a trusted proxy
-  included). Lax, not Strict, because every change is a POST, which Lax never sends
+  request came over https: directly, or through a proxy that says ``X-Forwarded-Proto:
+  https`` (the server runs without uvicorn's proxy-header rewriting; trusting this one header
+  is safe either way: a client that adds it on plain http only gets a cookie its browser will
+  not send back over http). Lax, not Strict, because every change is a POST, which Lax never sends
   cross-site and which also needs the session's CSRF token, while GET pages change nothing:
   Lax lets a dashboard link pasted in a chat open signed in, Strict would buy nothing more.
 - **CSRF**: a random token per session, inside the signed cookie, sent back as a hidden field
@@ -106,7 +108,12 @@ class SessionCodec:
         self.control = control
 
     def _serializer(self, secret_hashes: Iterable[str], now: float) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(_key(secret_hashes), salt=_SALT, signer=_signer_at(now))
+        return URLSafeTimedSerializer(
+            _key(secret_hashes),
+            salt=_SALT,
+            signer=_signer_at(now),
+            signer_kwargs={"digest_method": hashlib.sha256},
+        )
 
     def encode(self, session: Session, now: float) -> str:
         hashes = [self._stored(token_id)[1] for token_id in session.token_ids]
@@ -148,13 +155,18 @@ class SessionCodec:
         return found
 
 
+def _over_https(request: Request) -> bool:
+    forwarded = request.headers.get("x-forwarded-proto", "").partition(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
+
+
 def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
     response.set_cookie(
         name,
         value,
         max_age=max_age,
         path=PATH,
-        secure=request.url.scheme == "https",
+        secure=_over_https(request),
         httponly=True,
         samesite="lax" if name == COOKIE else "strict",
     )
@@ -162,5 +174,5 @@ def set_cookie(response: Response, request: Request, name: str, value: str, max_
 
 def clear_cookie(response: Response, request: Request, name: str) -> None:
     response.delete_cookie(
-        name, path=PATH, secure=request.url.scheme == "https", httponly=True, samesite="lax"
+        name, path=PATH, secure=_over_https(request), httponly=True, samesite="lax"
     )
