@@ -87,7 +87,7 @@ def test_init_json_prints_exactly_the_promised_shape(database: str) -> None:
         token = created["access_token"]
         found = authenticate(store, basic(token["id"], token["secret"]))
         assert found.environment_id == created["environment"]["id"]
-        assert found.permissions == {"system:read", "system:write"}
+        assert found.permissions == {"system:read", "system:write", "data:read"}
     finally:
         store.close()
 
@@ -123,7 +123,7 @@ def test_environments_create_and_list(database: str) -> None:
 def test_access_tokens_create_list_revoke(database: str) -> None:
     environment = run_json("environments", "create", "e", "--database", database)["id"]
     full = run_json("access-tokens", "create", "--environment", environment, "--database", database)
-    assert full["permissions"] == ["system:read", "system:write"]
+    assert full["permissions"] == ["data:read", "system:read", "system:write"]
     reader = run_json(
         "access-tokens",
         "create",

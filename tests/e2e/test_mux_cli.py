@@ -82,7 +82,7 @@ def test_mux_cli_logs_in_and_manages_signing_keys(live_server: LiveServer, tmp_p
     assert status != 0
     assert gone["api_response"]["error"]["type"] == "not_found"
     # The CLI explains a 404 with the token's permissions, read from whoami.
-    assert gone["token_permissions"] == ["system:read", "system:write"]
+    assert gone["token_permissions"] == ["data:read", "system:read", "system:write"]
 
 
 def test_mux_cli_login_refuses_wrong_credentials(live_server: LiveServer, tmp_path: Path) -> None:

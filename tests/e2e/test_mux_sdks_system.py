@@ -123,7 +123,7 @@ def test_mux_node_creates_pages_through_retrieves_and_deletes(server: LiveServer
     whoami = result["whoami"]
     assert whoami["access_token_name"] == server.token_id
     assert whoami["environment_name"] == "default"
-    assert whoami["permissions"] == ["system:read", "system:write"]
+    assert whoami["permissions"] == ["data:read", "system:read", "system:write"]
     assert set(whoami) == {
         "access_token_name",
         "environment_id",

@@ -128,7 +128,10 @@ async def test_one_hot_video_spreads_over_every_master(
     }
     assert len(calls) == 3
     assert sum(calls.values()) >= 4 * HOT_VIEWS
-    assert max(calls.values()) <= 1.5 * min(calls.values()), calls
+    # Every view also counts under its environment's own key (the environment's history), a
+    # second hot counter with its own 8 sub-keys: 16 slots on 3 masters, so the spread is a
+    # little less even than one key's 8 alone (1.5x measured), never one master taking all.
+    assert max(calls.values()) <= 1.75 * min(calls.values()), calls
 
 
 @pytest.mark.slow

@@ -34,7 +34,8 @@ def _register() -> None:
     import headcount.cli.serve
     import headcount.cli.signing_keys
     import headcount.cli.simulate
-    import headcount.cli.tokens  # noqa: F401
+    import headcount.cli.tokens
+    import headcount.cli.top  # noqa: F401
 
 
 _register()

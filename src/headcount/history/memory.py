@@ -136,7 +136,7 @@ def history_document(history: MemoryHistory) -> dict[str, Any]:
 
 def restore_history(history: MemoryHistory, document: Any) -> int:
     """Load a saved section into an empty history; returns how many keys. Raises ValueError
-    (or KeyError/TypeError) on a malformed one: the caller refuses the section."""
+    (or KeyError, TypeError, IndexError) on a malformed one: the caller refuses the section."""
     if not isinstance(document, dict):
         raise ValueError("the history section is not an object")
     loaded = 0

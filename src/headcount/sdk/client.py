@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["AsyncCountsClient", "CountsAPIError", "CountsClient", "ViewerCounts"]
+__all__ = ["AsyncCountsClient", "CountsAPIError", "CountsClient", "ViewerCounts", "answer_body"]
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -44,8 +44,9 @@ def _counts_url(base_url: str) -> str:
     return base if base.endswith("/counts") else base + "/counts"
 
 
-def parse_counts_response(response: httpx.Response) -> ViewerCounts:
-    """The counts in a ``/counts`` answer, or :class:`CountsAPIError`."""
+def answer_body(response: httpx.Response) -> Any:
+    """The JSON body of a 200 answer; :class:`CountsAPIError` (from Mux's error envelope when
+    there is one) for any other status."""
     try:
         body: Any = response.json()
     except ValueError:
@@ -66,6 +67,12 @@ def parse_counts_response(response: httpx.Response) -> ViewerCounts:
             [f"HTTP {response.status_code} without an error envelope"],
             body,
         )
+    return body
+
+
+def parse_counts_response(response: httpx.Response) -> ViewerCounts:
+    """The counts in a ``/counts`` answer, or :class:`CountsAPIError`."""
+    body = answer_body(response)
     try:
         first = body["data"][0]
         return ViewerCounts(

@@ -76,7 +76,7 @@ class RecordedCounters(Counters[CounterKey]):
         if document is not None:
             try:
                 loaded = restore_history(self.history, document)
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, IndexError) as exc:
                 self.history.clear()
                 log.error("history not restored from the state file: %r", exc)
             else:
