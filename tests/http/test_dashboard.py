@@ -15,15 +15,18 @@ import pytest
 from headcount.auth.access_tokens import create_access_token
 from headcount.cli.serve import dashboard_url
 from headcount.core.keys import abbreviate_key
+from headcount.http.app import HeadcountApp
 from headcount.http.cold import cold_app
 from headcount.http.dashboard.session import COOKIE, LIFETIME, SIGN_IN_COOKIE
 from headcount.http.dashboard.signin import BAD_CREDENTIALS
 from headcount.runtime import Runtime
-from headcount.settings import load_settings
-from headcount.stores.control import PERMISSIONS, SYSTEM_READ, Environment
+from headcount.settings import Settings, load_settings
+from headcount.stores.control import PERMISSIONS, SYSTEM_READ, ControlStore, Environment
 from headcount.stores.control_memory import MemoryControlStore
 from headcount.stores.memory import MemoryLiveStore
+from headcount.stores.sql import open_control_store
 from tests.conftest import FakeClock
+from tests.live_adapters import LiveStoreFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -39,7 +42,7 @@ class Person:
 
 
 def _person(
-    control: MemoryControlStore, name: str = "default", permissions: tuple[str, ...] = PERMISSIONS
+    control: ControlStore, name: str = "default", permissions: tuple[str, ...] = PERMISSIONS
 ) -> Person:
     environment = control.create_environment(name, f"envkey{name}", 1)
     issued = create_access_token(control, environment.id, permissions, 1)
@@ -248,8 +251,26 @@ async def test_a_second_environment_joins_the_session_and_the_picker_switches(
     assert "Keys of <strong>default" in (await client.get(KEYS)).text
 
 
-async def test_live_json_lists_a_watched_id_with_its_series(
-    client: httpx.AsyncClient, person: Person, clock: FakeClock
+async def test_live_json_lists_a_watched_id_with_its_series_over_every_live_store(
+    live_store_factory: LiveStoreFactory,
+    settings: Settings,
+    control: MemoryControlStore,
+    clock: FakeClock,
+    person: Person,
+) -> None:
+    runtime = Runtime(settings=settings, control=control, live=live_store_factory(), clock=clock)
+    app = HeadcountApp(runtime, clock=clock)
+    await runtime.start()
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            await _watch_and_read(client, person, runtime, clock)
+    finally:
+        await runtime.stop()
+
+
+async def _watch_and_read(
+    client: httpx.AsyncClient, person: Person, runtime: Runtime, clock: FakeClock
 ) -> None:
     event = {
         "e": "viewstart",
@@ -260,13 +281,14 @@ async def test_live_json_lists_a_watched_id_with_its_series(
         abbreviate_key("mux_viewer_id"): "viewer-1",
     }
     assert (await client.post("/", content=orjson.dumps({"events": [event]}))).status_code == 200
+    await runtime.live.sweep(clock.now)  # counts are read as of the last sweep
     await _sign_in(client, person.token_id, person.secret)
     answer = await client.get("/dashboard/live.json")
     assert answer.status_code == 200
+    assert answer.json()["environment"]["views"] == 1
     row = answer.json()["data"][0]
     assert (row["id_type"], row["id"]) == ("video_id", "video-1")
-    assert (row["views"], row["viewers"]) == (1, 1)
-    assert row["peak_views"] == 1
+    assert (row["views"], row["viewers"], row["peak_views"]) == (1, 1, 1)
     # The sparkline's hour: 60 minutes, 0 before the id was first watched, 1 now.
     assert len(row["series"]) == 60 and row["series"][0][1] == 0 and row["series"][-1][1] == 1
     assert row["series"][-1][0] == clock.now // 60 * 60
@@ -275,6 +297,33 @@ async def test_live_json_lists_a_watched_id_with_its_series(
     detail = await client.get("/dashboard/data/video_id/video-1")
     assert detail.json()["views"] == 1
     assert (await client.get("/dashboard/ids/nonsense/video-1")).status_code == 404
+
+
+async def test_a_session_from_one_node_holds_on_another_sharing_the_control_store(
+    settings: Settings, clock: FakeClock
+) -> None:
+    """Nothing but the control store is shared: the cookie's key derives from what it holds."""
+    nodes = [open_control_store(settings.database_url) for _ in range(2)]
+    runtimes = [Runtime(settings, store, MemoryLiveStore(), clock=clock) for store in nodes]
+    person = _person(nodes[0])
+    try:
+        clients = [
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=HeadcountApp(r, clock=clock)),
+                base_url="http://testserver",
+            )
+            for r in runtimes
+        ]
+        async with clients[0] as first, clients[1] as second:
+            await _sign_in(first, person.token_id, person.secret)
+            second.cookies.set(COOKIE, first.cookies[COOKIE], path="/dashboard")
+            page = await second.get(KEYS)
+            assert page.status_code == 200 and "Keys of <strong>default" in page.text
+            nodes[0].revoke_access_token(person.token_id)  # on the first node
+            assert (await second.get(KEYS)).status_code == 303  # ends it on the second
+    finally:
+        for store in nodes:
+            store.close()
 
 
 @pytest.mark.parametrize(
