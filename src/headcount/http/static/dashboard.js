@@ -33,10 +33,10 @@
         }
         if (answer.ok) {
           apply(await answer.json());
-          if (status) status.textContent = "· updated " + new Date().toLocaleTimeString();
+          if (status) status.textContent = "Last update " + new Date().toLocaleTimeString() + ".";
         }
       } catch (error) {
-        if (status) status.textContent = "· not updating (the server does not answer)";
+        if (status) status.textContent = "Not updating: the server does not answer.";
       }
       await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
     }
