@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,24 +20,16 @@ from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from headcount.core.keys import abbreviate_key
 from tests.e2e import widget_kit
-from tests.e2e.conftest import LiveServer, start_server
+from tests.e2e.conftest import LiveServer
 
 pytestmark = pytest.mark.slow
 
-browser, context = widget_kit.browser, widget_kit.context
+# The widget tests' fixtures: one `headcount serve` and one Chromium for the module.
+server, browser, context = widget_kit.server, widget_kit.browser, widget_kit.context
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
 UPDATE_TIMEOUT = 15_000  # ms: the page polls every 5 s
 _sequence = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(tmp_path_factory.mktemp("dashboard-server"))
-    try:
-        yield live
-    finally:
-        live.kill()
 
 
 def _shot(page: Page, name: str) -> None:
