@@ -38,6 +38,7 @@ __all__ = [
     "credentials_from_header",
     "hash_secret",
     "require_permission",
+    "verify_credentials",
 ]
 
 # Compared against when the token id is unknown, so a miss costs what a hit costs.
@@ -109,7 +110,12 @@ def authenticate(control: ControlStore, authorization: str | None) -> AccessToke
     credentials = credentials_from_header(authorization)
     if credentials is None:
         raise Unauthorized()
-    token_id, secret = credentials
+    return verify_credentials(control, *credentials)
+
+
+def verify_credentials(control: ControlStore, token_id: str, secret: str) -> AccessToken:
+    """The live access token with this id and secret (the dashboard's sign-in form sends the
+    two as fields); :class:`Unauthorized` otherwise, every miss alike."""
     found = control.access_token_with_hash(token_id)
     stored_hash = found[1] if found is not None else _NO_SUCH_TOKEN_HASH
     matches = hmac.compare_digest(hash_secret(secret), stored_hash)

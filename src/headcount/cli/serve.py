@@ -93,6 +93,17 @@ def demo_line(settings: Settings) -> str:
     return f"Demo: {url} (a video counted live beside <headcount-viewers>)" if url else ""
 
 
+def dashboard_url(settings: Settings) -> str | None:
+    """Where ``/dashboard`` opens, or None when this process does not serve it (it is served
+    with the System API, role ``system``)."""
+    return f"{public_url(settings)}/dashboard" if settings.serves("system") else None
+
+
+def dashboard_line(settings: Settings) -> str:
+    url = dashboard_url(settings)
+    return f"Dashboard: {url} (sign in with an access token id and secret)" if url else ""
+
+
 def bootstrap_text(
     url: str, environment: Environment, issued: IssuedAccessToken, credentials_file: str = ""
 ) -> str:
@@ -217,7 +228,12 @@ def serve(
             if credentials:  # the secret is in the file only
                 bootstrap["access_token"]["secret"] = None
                 bootstrap["credentials_file"] = credentials
-        document = {"url": url, "demo_url": demo_url(settings), "bootstrap": bootstrap}
+        document = {
+            "url": url,
+            "demo_url": demo_url(settings),
+            "dashboard_url": dashboard_url(settings),
+            "bootstrap": bootstrap,
+        }
         click.echo(json.dumps(document), nl=True)
     else:
         if first_start is not None:
@@ -229,8 +245,9 @@ def serve(
                 "Credentials: `headcount init` creates an environment and an access token; "
                 "`headcount access-tokens create --environment ID` adds a token to one."
             )
-        if demo_line(settings):
-            click.echo(demo_line(settings))
+        for line in (dashboard_line(settings), demo_line(settings)):
+            if line:
+                click.echo(line)
 
     _run_uvicorn(_with_descriptor_room(settings), log_level, listener)
     if state_lock is not None:

@@ -1,4 +1,5 @@
-"""The cold paths as one Starlette app: System API, metrics, health, pages, the OpenAPI document.
+"""The cold paths as one Starlette app: System API, dashboard, metrics, health, pages, the
+OpenAPI document.
 
 Each surface contributes a list of routes from its own module; this module only composes them
 and maps every error (ours, Starlette's 404/405, and a bug's 500) to Mux's envelope.
@@ -19,6 +20,7 @@ from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from headcount.errors import HeadcountError, StoreUnavailable, envelope, error_response
+from headcount.http.dashboard import dashboard_routes
 from headcount.http.live_api import live_routes
 from headcount.http.metrics import metrics_routes
 from headcount.http.monitoring import monitoring_routes
@@ -85,6 +87,7 @@ def cold_app(runtime: Runtime) -> Starlette:
         routes += system_routes(runtime)
         routes += live_routes(runtime)
         routes += monitoring_routes(runtime)
+        routes += dashboard_routes(runtime)
     app = Starlette(
         routes=routes,
         exception_handlers={
