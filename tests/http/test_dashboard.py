@@ -3,6 +3,7 @@ signing-key forms and the live JSON (in Chromium: tests/e2e/test_dashboard_brows
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
@@ -162,8 +163,12 @@ async def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
 
 
 async def test_a_key_is_created_shown_once_and_deleted_after_confirmation(
-    client: httpx.AsyncClient, person: Person, control: MemoryControlStore
+    client: httpx.AsyncClient,
+    person: Person,
+    control: MemoryControlStore,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="headcount.audit")
     await _sign_in(client, person.token_id, person.secret)
     csrf = await _csrf(client)
     created = await client.post(KEYS, data={"csrf": csrf})
@@ -180,6 +185,15 @@ async def test_a_key_is_created_shown_once_and_deleted_after_confirmation(
     assert control.get_signing_key(key.id).deleted_at is not None  # type: ignore[union-attr]
     again = await client.post(f"{KEYS}/{key.id}/delete", data={"csrf": csrf})
     assert again.status_code == 404  # as the System API answers a deleted key
+    # Both changes have their audit line, naming the access token signed in.
+    audited = [
+        (r.action, r.subject, r.actor)  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.name == "headcount.audit"
+    ]
+    actor = f"access_token:{person.token_id}"
+    assert audited == [("signing_key.create", key.id, actor), ("signing_key.delete", key.id, actor)]
+    assert private_key.group(1) not in caplog.text
 
 
 async def test_a_system_read_token_lists_keys_but_cannot_create_nor_read_counts(

@@ -10,6 +10,7 @@ from headcount.auth.access_tokens import (
     credentials_from_header,
     hash_secret,
     require_permission,
+    verify_credentials,
 )
 from headcount.auth.environments import DEFAULT_ENVIRONMENT_NAME, create_environment, initialize
 from headcount.auth.signing_keys import (
@@ -36,5 +37,6 @@ __all__ = [
     "hash_secret",
     "initialize",
     "require_permission",
+    "verify_credentials",
     "visible_signing_key",
 ]

@@ -58,6 +58,7 @@ __all__ = [
     "MAX_OFFSET",
     "PREFIXES",
     "WHOAMI_PATH",
+    "audit_key_change",
     "caller",
     "json_answer",
     "page_parameter",
@@ -132,7 +133,7 @@ class SigningKeysApi:
         issued = await run_in_threadpool(
             create_signing_key, self.control, token.environment_id, now
         )
-        _audit("signing_key.create", request, token, issued.key.id, now)
+        audit_key_change("signing_key.create", request, token, issued.key.id, now)
         return json_answer(201, {"data": {**_key(issued.key), "private_key": issued.private_key}})
 
     async def list_keys(self, request: Request) -> Response:
@@ -160,7 +161,7 @@ class SigningKeysApi:
         key_id = self._key_id(request)
         now = self._now()
         await run_in_threadpool(delete_signing_key, self.control, token.environment_id, key_id, now)
-        _audit("signing_key.delete", request, token, key_id, now)
+        audit_key_change("signing_key.delete", request, token, key_id, now)
         # Token caches in this process forget the key now; other nodes poll the store.
         self.runtime.signing_key_deleted(key_id)
         return Response(status_code=204, headers=_HEADERS)
@@ -191,7 +192,10 @@ class SigningKeysApi:
         return key_id
 
 
-def _audit(action: str, request: Request, token: AccessToken, key_id: str, now: int) -> None:
+def audit_key_change(
+    action: str, request: Request, token: AccessToken, key_id: str, now: int
+) -> None:
+    """The audit line of a signing-key change made with ``token`` (System API, dashboard)."""
     client = request.client
     audit(
         action,

@@ -23,6 +23,7 @@ from headcount.auth.signing_keys import (
 from headcount.errors import NotFound
 from headcount.http.dashboard.gate import Gate, Viewer
 from headcount.http.dashboard.web import HEADERS
+from headcount.http.system import audit_key_change
 from headcount.stores.control import SYSTEM_READ, SYSTEM_WRITE
 
 __all__ = ["KEYS_PATH", "PAGE_SIZE", "key_routes"]
@@ -77,7 +78,9 @@ def key_routes(gate: Gate) -> list[BaseRoute]:
     async def create(request: Request, viewer: Viewer, fields: dict[str, str]) -> Response:
         if not viewer.can(SYSTEM_WRITE):
             return _no_write(viewer)
-        issued = await run_in_threadpool(create_signing_key, control, viewer.environment.id, now())
+        at = now()
+        issued = await run_in_threadpool(create_signing_key, control, viewer.environment.id, at)
+        audit_key_change("signing_key.create", request, viewer.token, issued.key.id, at)
         return await listing(request, viewer, created=(issued.key.id, issued.private_key))
 
     def _no_write(viewer: Viewer) -> Response:
@@ -104,7 +107,9 @@ def key_routes(gate: Gate) -> list[BaseRoute]:
         if not viewer.can(SYSTEM_WRITE):
             return _no_write(viewer)
         key_id = _key_id(request)
-        await run_in_threadpool(delete_signing_key, control, viewer.environment.id, key_id, now())
+        at = now()
+        await run_in_threadpool(delete_signing_key, control, viewer.environment.id, key_id, at)
+        audit_key_change("signing_key.delete", request, viewer.token, key_id, at)
         gate.runtime.signing_key_deleted(key_id)  # this process's caches forget it now
         return RedirectResponse(f"{KEYS_PATH}?deleted={key_id}", status_code=303, headers=HEADERS)
 
