@@ -5,7 +5,8 @@ import pytest
 from click.testing import CliRunner
 
 from headcount.cli import main
-from headcount.settings import SETTINGS, load_settings, settings_markdown
+from headcount.settings import SETTINGS, load_settings
+from headcount.settings_docs import settings_markdown
 from headcount.settings_sources import (
     CONFIG_ENV,
     Resolved,

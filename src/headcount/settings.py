@@ -7,102 +7,24 @@ line in the generated configuration reference (``docs/configuration.md``, made b
 loaded once, at start, into a frozen :class:`Settings`, and passed to whatever needs them.
 
 **Validated where declared.** Each setting's ``type`` is a click parameter type (``IntRange``,
-``FloatRange``, ``Choice``, or one of the few below for URLs, roles and booleans): a flag, a
-variable and a value given in code all pass through it, so ``--port 70000``, ``--sweep-interval
-0`` or ``HEADCOUNT_ROLE=nonsense`` are refused before anything starts, with one line saying
-what is wrong (click's own words) and what is accepted.
+``FloatRange``, ``Choice``, or one of the few in :mod:`headcount.settings_types` for URLs,
+roles, origins and booleans): a flag, a variable and a value given in code all pass through it,
+so ``--port 70000``, ``--sweep-interval 0`` or ``HEADCOUNT_ROLE=nonsense`` are refused before
+anything starts, with one line saying what is wrong (click's own words) and what is accepted.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
-__all__ = ["SETTINGS", "Setting", "Settings", "load_settings", "settings_markdown"]
+from headcount.settings_types import SECONDS, Bool, Origins, Roles, Url
 
-
-class _Bool(click.ParamType[bool]):
-    """``1 true yes on`` / ``0 false no off`` and the empty string (an unset variable)."""
-
-    name = "boolean"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, bool):
-            return value
-        lowered = str(value).strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off", ""):
-            return False
-        self.fail(f"{value!r} is not a boolean: use true or false.", param, ctx)
-
-
-class _Roles(click.ParamType[str]):
-    """``all``, or a comma list of surfaces."""
-
-    name = "roles"
-    SURFACES = ("collector", "counts", "system")
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        roles = [r.strip() for r in str(value).split(",") if r.strip()]
-        unknown = [r for r in roles if r != "all" and r not in self.SURFACES]
-        if not roles or unknown:
-            self.fail(
-                f"{value!r} is not a role: use all, or a comma list of {', '.join(self.SURFACES)}.",
-                param,
-                ctx,
-            )
-        return ",".join(roles)
-
-
-class _Url(click.ParamType[str]):
-    """A store URL, checked by the adapter module that will open it (nothing is opened)."""
-
-    def __init__(self, name: str, check: str) -> None:
-        self.name = name
-        self._check = check  # "module:function", imported when a value is checked
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        module, _, function = self._check.partition(":")
-        try:
-            getattr(importlib.import_module(module), function)(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-        return str(value)
-
-
-class _Origins(click.ParamType[str]):
-    """``*``, or a comma list of origins (``https://www.example.com``, a port if not the
-    scheme's default), lower-cased as browsers send them in ``Origin``."""
-
-    name = "origins"
-    _ORIGIN = re.compile(
-        r"https?://[a-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?"
-    )
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        origins = [o.strip().lower() for o in str(value).split(",") if o.strip()]
-        if origins == ["*"]:
-            return "*"
-        bad = [o for o in origins if not self._ORIGIN.fullmatch(o)]
-        if not origins or bad:
-            self.fail(
-                f"{value!r} is not `*` or a comma list of origins: write e.g. "
-                "https://www.example.com,https://app.example.com:8443 (scheme, host and an "
-                "optional port; no path, no trailing slash).",
-                param,
-                ctx,
-            )
-        return ",".join(origins)
-
-
-_SECONDS = click.FloatRange(min=0, min_open=True)  # a duration: more than 0 seconds
+__all__ = ["SETTINGS", "Setting", "Settings", "load_settings"]
 
 
 @dataclass(frozen=True)
@@ -151,7 +73,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "database_url",
         "sqlite:///.headcount/headcount.db",
-        _Url("database URL", "headcount.stores.sql:check_database_url"),
+        Url("database URL", "headcount.stores.sql:check_database_url"),
         "Control store (environments, access tokens, signing keys): a SQLAlchemy URL, "
         "`sqlite:///path` (default, a file under ./.headcount/) or `postgresql://...`.",
         flag="--database",
@@ -159,7 +81,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "live_url",
         "memory://",
-        _Url("live store URL", "headcount.bootstrap:check_live_url"),
+        Url("live store URL", "headcount.bootstrap:check_live_url"),
         "Live store (views and counters): `memory://` (default, one process), "
         "`redis://HOST:PORT/DB` (or `rediss://` for TLS) or `redis+cluster://HOST:PORT` "
         "(one seed node of a Redis Cluster); `?prefix=NAME` sets the key prefix (default `hc`). "
@@ -179,14 +101,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "role",
         "all",
-        _Roles(),
+        Roles(),
         "Which surfaces this process serves: `all`, or a comma list of "
         "`collector`, `counts`, `system`.",
     ),
     Setting(
         "liveness_window",
         60.0,
-        _SECONDS,
+        SECONDS,
         "Seconds of silence (server receive time) after which a view stops counting. "
         "A playing view posts every ~10 s; one failed POST delays the next by 10-20 s more, "
         "so 60 s never drops a healthy view and matches Mux Data's 60 s view-idle rule.",
@@ -194,13 +116,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "count_paused",
         False,
-        _Bool(),
+        Bool(),
         "Count paused and ended views as happening (Mux Data's concurrent viewers do not).",
     ),
     Setting(
         "sweep_interval",
         1.0,
-        _SECONDS,
+        SECONDS,
         "Seconds between sweeps that expire silent views; `updated_at` is the last sweep.",
     ),
     Setting(
@@ -212,14 +134,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "stream_keepalive",
         15.0,
-        _SECONDS,
+        SECONDS,
         "Seconds between keep-alive comments on an idle /counts/stream (proxies and balancers "
         "close idle connections, often after 30-60 s: keep it below theirs).",
     ),
     Setting(
         "cors_origins",
         "*",
-        _Origins(),
+        Origins(),
         "Pages allowed to read /counts, /counts/stream and the collector's answers "
         "(`Access-Control-Allow-Origin`): `*` (any, as Mux answers), or a comma list of "
         "origins, each echoed to its own pages with `Vary: Origin`. Tokens, not origins, "
@@ -236,13 +158,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "save_interval",
         30.0,
-        _SECONDS,
+        SECONDS,
         "Seconds between snapshots of the live state (the journal keeps what changed since).",
     ),
     Setting(
         "journal_fsync_interval",
         1.0,
-        _SECONDS,
+        SECONDS,
         "Seconds between forcing the memory live store's journal to disk: the most a power loss "
         "can take back (a killed process loses nothing: the journal is written before each "
         "answer).",
@@ -289,20 +211,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "header_timeout",
         10.0,
-        _SECONDS,
+        SECONDS,
         "Seconds a client has to send a request's headers (from its first byte, or from "
         "the connection's start): past it 408 and the connection closes (slowloris).",
     ),
     Setting(
         "body_timeout",
         30.0,
-        _SECONDS,
+        SECONDS,
         "Seconds a client has to send a request's body once its headers are in: past it 408.",
     ),
     Setting(
         "keep_alive_timeout",
         5.0,
-        _SECONDS,
+        SECONDS,
         "Seconds an idle keep-alive connection is kept between requests. Behind a load "
         "balancer, set it above the balancer's own idle timeout.",
     ),
@@ -330,7 +252,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "send_timeout",
         30.0,
-        _SECONDS,
+        SECONDS,
         "Seconds a client may leave more than --max-unsent-bytes unread before it is cut off.",
     ),
     Setting(
@@ -375,7 +297,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "access_log",
         False,
-        _Bool(),
+        Bool(),
         "Log one line per request (logger `headcount.access`): client, method, path, status. "
         "Token query parameters are logged as `REDACTED`; headers and bodies never are.",
     ),
@@ -397,7 +319,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "demo",
         True,
-        _Bool(),
+        Bool(),
         "Serve the demo page `/demo` (a clip counted by mux-embed beside `<headcount-viewers>`). "
         "It makes a signing key of its own, kept in memory and deleted at shutdown, and hands "
         "out 10-minute tokens for its one demo video; see docs/widget.md.",
@@ -466,43 +388,3 @@ def load_settings(
 
     resolved = resolve(overrides, environ, config_file)
     return Settings(**{name: r.value for name, r in resolved.items()})
-
-
-def settings_markdown() -> str:
-    lines = [
-        "# Configuration reference",
-        "",
-        "Generated by `headcount settings --markdown` from `src/headcount/settings.py`; "
-        "do not edit by hand.",
-        "Every setting can be given as a CLI flag of `headcount serve`, as an environment "
-        "variable, or as a key of the config file named by `--config PATH` or "
-        "`HEADCOUNT_CONFIG` (TOML, `name = value`; no file is read unless named). "
-        "A flag wins over the variable, the variable over the config file, the file over "
-        "the default; `headcount settings` shows each effective value and where it came from.",
-        "",
-        "A value outside what a setting accepts is refused before the server starts. In the "
-        "config file too: an unknown key or a bad value is refused with one line naming the "
-        "file, the key and what to write instead (exit 2). For example:",
-        "",
-        "```toml",
-        "# headcount serve --config /etc/headcount/headcount.toml",
-        'database_url = "postgresql://headcount@db.internal:5432/headcount"',
-        'live_url = "redis://redis.internal:6379/0"',
-        'host = "0.0.0.0"',
-        "workers = 4",
-        "count_paused = false",
-        "```",
-        "",
-        "Secrets are better kept out of it: libpq's `PGPASSWORD`/`.pgpass` for Postgres, or "
-        "the URL in `HEADCOUNT_DATABASE_URL` from a 0600 environment file. "
-        "`headcount settings` masks passwords in URLs and secret-named settings.",
-        "",
-        "| setting | flag | environment variable | default | accepts | meaning |",
-        "|---|---|---|---|---|---|",
-    ]
-    for s in SETTINGS:
-        default = f"`{s.default}`" if s.default != "" else "(empty)"
-        lines.append(
-            f"| {s.name} | `{s.cli_flag}` | `{s.env_var}` | {default} | {s.accepts} | {s.help} |"
-        )
-    return "\n".join(lines) + "\n"

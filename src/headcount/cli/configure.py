@@ -11,7 +11,8 @@ from typing import Any
 import click
 
 from headcount.cli import main
-from headcount.settings import SETTINGS, Settings, load_settings, settings_markdown
+from headcount.settings import SETTINGS, Settings, load_settings
+from headcount.settings_docs import settings_markdown
 from headcount.settings_sources import CONFIG_ENV, ConfigFileError, Resolved, masked, resolve
 
 __all__ = [
