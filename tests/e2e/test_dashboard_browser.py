@@ -1,6 +1,7 @@
 """The dashboard in headless Debian Chromium, against a real ``headcount serve``: a bad secret
 is refused with a clear message; a person signs in with the access token ``headcount init``
-printed, sees an id appear and its count move while beacons arrive, opens its chart, creates
+printed, sees an id appear and its count move while beacons arrive (posted one by one, and
+sent by ``headcount simulate`` playing an audience), opens its chart, creates
 a signing key (copied with the button), deletes it after the confirmation step, and signs out;
 on a phone-width screen nothing spills sideways and the keyboard reaches the content first.
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -20,7 +23,7 @@ from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from headcount.core.keys import abbreviate_key
 from tests.e2e import widget_kit
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import HEADCOUNT, LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -127,6 +130,32 @@ def test_sign_in_watch_an_id_move_manage_a_key_and_sign_out(
     page.goto(f"{server.base_url}/dashboard/signing-keys")
     assert page.url.endswith("/dashboard/sign-in")
     _shot(page, "7-signed-out")
+
+
+def test_an_id_the_simulator_plays_appears_and_its_count_moves(
+    context: BrowserContext, server: LiveServer
+) -> None:
+    page = context.new_page()
+    _sign_in(page, server, server.token_secret)
+    page.get_by_role("heading", name="Live in default").wait_for()
+    # A real-time audience (speed 1) whose 16 viewers arrive over its 25 seconds: the count
+    # of its one video climbs while the page polls every 5 s.
+    audience = ["--viewers", "16", "--videos", "1", "--duration", "25", "--speed", "1"]
+    audience += ["--mean-watch", "600", "--seed", "5", "--video-prefix", "dash-sim-", "--json"]
+    simulator = subprocess.Popen(
+        [HEADCOUNT, "simulate", "--url", server.base_url, "--env-key", server.env_key, *audience],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        views = _cell(page, "dash-sim-1", "views")
+        expect(views).to_have_text(re.compile(r"^[1-9][0-9]*$"), timeout=UPDATE_TIMEOUT)
+        first = views.inner_text()
+        expect(views).not_to_have_text(first, timeout=2 * UPDATE_TIMEOUT)
+        _shot(page, "8-simulated-audience")
+    finally:
+        simulator.kill()
+        simulator.wait(10)
 
 
 def test_on_a_phone_nothing_spills_sideways_and_the_keyboard_skips_to_the_content(
