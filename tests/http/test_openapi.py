@@ -214,6 +214,7 @@ def test_monitoring_api_answers_match_the_schemas(live_site: Site, http: httpx.C
         ("/breakdown", {"filters[]": f"!video_id:{video}"}),
         ("/breakdown-timeseries", {"limit": 1000}),
         ("/breakdown-timeseries", {"timeframe[]": [1]}),
+        ("/breakdown-timeseries", {"timeframe[]": ["9" * 5000, "1"]}),  # was a 500
         ("/timeseries", {"timestamp": "yesterday"}),
     ]
     for suffix, params in refused:
@@ -263,6 +264,7 @@ def test_dashboard_answers_match_the_schemas(live_site: Site, http: httpx.Client
         (f"/dashboard/data/video_id/{video}", "/dashboard/data/{id_type}/{id}", 200),
         ("/dashboard/data/nope/x", "/dashboard/data/{id_type}/{id}", 404),
         ("/dashboard/signing-keys", "/dashboard/signing-keys", 200),
+        (f"/dashboard/signing-keys?page={'9' * 5000}", "/dashboard/signing-keys", 200),  # was 500
         ("/dashboard/signing-keys/nope/delete", "/dashboard/signing-keys/{key_id}/delete", 404),
         ("/dashboard/static/dashboard.js", "/dashboard/static/{name}", 200),
         ("/dashboard/static/dashboard.css", "/dashboard/static/{name}", 200),

@@ -186,7 +186,10 @@ def monitoring_routes(runtime: Runtime) -> list[BaseRoute]:
         dimension = _dimension(params)
         now = runtime.clock()
         frame = params.getlist("timeframe[]") or params.getlist("timeframe")
-        if frame and (len(frame) != 2 or not all(f.isascii() and f.isdigit() for f in frame)):
+        # At most 12 digits, as every integer here: int() of thousands of digits raises.
+        if frame and (
+            len(frame) != 2 or not all(f.isascii() and f.isdigit() and len(f) <= 12 for f in frame)
+        ):
             raise BadRequest("timeframe[] is two unix timestamps: start and end.")
         start, end = (int(frame[0]), int(frame[1])) if frame else (int(now) - 300, int(now))
         limit = _int(params, "limit", 10)

@@ -43,7 +43,6 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     return {"name": name, "in": "query", "description": description, "schema": schema}
 
 
-_INTEGER: Final = {"type": "integer"}
 _LIVE_PARAMETERS: Final = [
     _query("id_type", {"enum": list(ID_TYPES)}, "Only ids of this type (absent: every type)."),
     _query(
@@ -97,7 +96,11 @@ _DIMENSION: Final = _query(
     {"enum": list(ID_TYPES), "default": "video_id"},
     "The id type to break down by; another answers 400.",
 )
-_TIMESTAMP: Final = _query("timestamp", _INTEGER, "Epoch seconds.")
+_TIMESTAMP: Final = _query(
+    "timestamp",
+    {"type": "integer", "minimum": -(10**11) + 1, "maximum": 10**12 - 1},
+    "Epoch seconds.",
+)
 
 _MONITORING: Final = MONITORING_PATH + "/metrics/{metric}"
 
@@ -201,7 +204,7 @@ DATA_PATHS: Final[dict[str, dict[str, Operation]]] = {
                         "timeframe[]",
                         {
                             "type": "array",
-                            "items": {"type": "integer", "minimum": 0},
+                            "items": {"type": "integer", "minimum": 0, "maximum": 10**12 - 1},
                             "minItems": 2,
                             "maxItems": 2,
                         },
