@@ -114,7 +114,7 @@ def operation(
         "tags": [tag],
         "summary": summary,
         "description": description,
-        "responses": answers,
+        "responses": dict(sorted(answers.items())),  # three digits: sorted as numbers
     }
     if parameters:
         document["parameters"] = parameters

@@ -244,7 +244,12 @@ DASHBOARD_PATHS: Final[dict[str, dict[str, Operation]]] = {
             "dashboardSignOut",
             "Sign out",
             "Ends the session (every environment in it) in this browser.",
-            {303: _redirect(f"To `{SIGN_IN_PATH}?signed_out=1`, the cookie dropped.")},
+            {
+                303: _redirect(
+                    f"To `{SIGN_IN_PATH}?signed_out=1`, the cookie dropped (without a session: "
+                    "to the sign-in page)."
+                )
+            },
             {},
         )
     },
