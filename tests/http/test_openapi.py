@@ -3,6 +3,7 @@ routes the app serves, and real answers over real sockets that match its schemas
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 
@@ -15,11 +16,13 @@ from headcount.auth.access_tokens import create_access_token
 from headcount.http.app import HeadcountApp
 from headcount.http.openapi import GET_WITHOUT_HEAD, openapi_document
 from headcount.runtime import Runtime
-from headcount.stores.control import SYSTEM_READ
+from headcount.stores.control import DATA_READ, SYSTEM_READ
 from tests.http.openapi_kit import check_answer, documented_operations, served_operations
 from tests.http.protocol_site import Site
 
 KEYS = "/system/v1/signing-keys"
+MONITORING = "/data/v1/monitoring/metrics/{metric}"
+CCV = "/data/v1/monitoring/metrics/current-concurrent-viewers"
 
 
 def test_the_document_is_valid_openapi_3_1() -> None:
@@ -137,6 +140,181 @@ def test_operations_and_pages_answers_match_the_schemas(http: httpx.Client) -> N
     check_answer(http.get("/widget/0000000000000000/headcount-viewers.js"), "GET", pinned)
     for name in ("video.webm", "vendor/mux-embed.js", "vendor/LICENSE.mux-embed", "nope"):
         check_answer(http.get(f"/demo/{name}"), "GET", "/demo/{name}")
+
+
+def _token(site: Site, *permissions: str) -> tuple[str, str]:
+    issued = create_access_token(
+        site.runtime.control, site.environment.id, permissions, int(time.time())
+    )
+    return issued.token.id, issued.secret
+
+
+def _watched(site: Site, http: httpx.Client) -> str:
+    video = f"openapi-live-{time.time_ns()}"
+    assert http.post("/collect", content=site.beacon(video)).json()["accepted"] > 0
+    return video
+
+
+def test_live_api_answers_match_the_schemas(live_site: Site, http: httpx.Client) -> None:
+    video = _watched(live_site, http)
+    reader = _token(live_site, DATA_READ)  # data:read only: enough for every read here
+    top = http.get("/system/v1/live", auth=reader, params={"id_type": "video_id", "limit": 5})
+    check_answer(top, "GET", "/system/v1/live")
+    assert video in [entry["id"] for entry in top.json()["data"]]
+    for params in ({"limit": 0}, {"page": "x"}, {"id_type": "nope"}):
+        refused = http.get("/system/v1/live", auth=reader, params=params)
+        assert refused.status_code == 400
+        check_answer(refused, "GET", "/system/v1/live")
+    check_answer(
+        http.get("/system/v1/live", params={"page": 10**30}, auth=reader), "GET", "/system/v1/live"
+    )
+    check_answer(http.get("/system/v1/live"), "GET", "/system/v1/live")
+    system_only = http.get("/system/v1/live", auth=_token(live_site, SYSTEM_READ))
+    assert system_only.status_code == 403
+    check_answer(system_only, "GET", "/system/v1/live")
+    environment = http.get("/system/v1/live/environment", auth=reader)
+    check_answer(environment, "GET", "/system/v1/live/environment")
+    assert environment.json()["data"]["id_type"] == "environment"
+    one = "/system/v1/live/{id_type}/{id}"
+    detail = http.get(f"/system/v1/live/video_id/{video}", auth=reader)
+    check_answer(detail, "GET", one)
+    assert detail.json()["data"]["views"] == 1 and detail.json()["data"]["series"]
+    check_answer(http.get("/system/v1/live/video_id/never-watched", auth=reader), "GET", one)
+    check_answer(http.get("/system/v1/live/nope/x", auth=reader), "GET", one)
+    check_answer(http.get(f"/system/v1/live/video_id/{video}"), "GET", one)
+
+
+def test_monitoring_api_answers_match_the_schemas(live_site: Site, http: httpx.Client) -> None:
+    video = _watched(live_site, http)
+    reader = _token(live_site, DATA_READ)
+    for path in ("/data/v1/monitoring/metrics", "/data/v1/monitoring/dimensions"):
+        check_answer(http.get(path, auth=reader), "GET", path)
+        check_answer(http.get(path), "GET", path)
+    asked = [
+        ("/timeseries", {}),
+        ("/timeseries", {"filters[]": f"video_id:{video}", "timestamp": int(time.time()) - 60}),
+        ("/breakdown", {}),
+        ("/breakdown", {"dimension": "video_id", "order_by": "field", "order_direction": "asc"}),
+        ("/breakdown", {"filters[]": f"video_id:{video}"}),
+        ("/breakdown-timeseries", {"limit": 3}),
+        ("/breakdown-timeseries", {"timeframe[]": [int(time.time()) - 600, int(time.time())]}),
+    ]
+    answers = {}
+    for suffix, params in asked:
+        answer = http.get(CCV + suffix, auth=reader, params=params)
+        check_answer(answer, "GET", MONITORING + suffix)
+        assert answer.status_code == 200, (suffix, params, answer.text)
+        answers[suffix] = answer.json()
+    assert answers["/breakdown"]["data"][0]["value"] == video
+    assert answers["/timeseries"]["data"][-1]["concurrent_viewers"] >= 1
+    assert answers["/breakdown-timeseries"]["data"][-1]["values"]
+    refused = [
+        ("/breakdown", {"dimension": "country"}),
+        ("/breakdown", {"filters[]": [f"video_id:{video}", "asset_id:a"]}),
+        ("/breakdown", {"filters[]": f"!video_id:{video}"}),
+        ("/breakdown-timeseries", {"limit": 1000}),
+        ("/breakdown-timeseries", {"timeframe[]": [1]}),
+        ("/breakdown-timeseries", {"timeframe[]": ["9" * 5000, "1"]}),  # was a 500
+        ("/timeseries", {"timestamp": "yesterday"}),
+    ]
+    for suffix, params in refused:
+        answer = http.get(CCV + suffix, auth=reader, params=params)
+        assert answer.status_code == 400, (suffix, params)
+        check_answer(answer, "GET", MONITORING + suffix)
+    other_metric = http.get("/data/v1/monitoring/metrics/rebuffer-count/timeseries", auth=reader)
+    assert other_metric.status_code == 400
+    check_answer(other_metric, "GET", MONITORING + "/timeseries")
+    system_only = http.get(CCV + "/breakdown", auth=_token(live_site, SYSTEM_READ))
+    assert system_only.status_code == 403
+    check_answer(system_only, "GET", MONITORING + "/breakdown")
+    check_answer(
+        http.get(CCV + "/breakdown-timeseries"), "GET", MONITORING + "/breakdown-timeseries"
+    )
+
+
+def _field(page: httpx.Response, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', page.text)
+    assert found is not None, f"no {name} field in {page.url}"
+    return found.group(1)
+
+
+def test_dashboard_answers_match_the_schemas(live_site: Site, http: httpx.Client) -> None:
+    sign_in = "/dashboard/sign-in"
+    check_answer(http.get("/dashboard"), "GET", "/dashboard")  # no session: 303
+    check_answer(http.get("/dashboard/"), "GET", "/dashboard/")
+    form = http.get(sign_in)
+    check_answer(form, "GET", sign_in)
+    fields = {"nonce": _field(form, "nonce"), "token_id": live_site.token_id}
+    wrong = http.post(sign_in, data={**fields, "token_secret": "wrong"})
+    assert wrong.status_code == 401
+    check_answer(wrong, "POST", sign_in)
+    check_answer(http.post(sign_in, data={**fields, "nonce": "guessed"}), "POST", sign_in)
+    check_answer(http.post(sign_in, content=b"{}"), "POST", sign_in)  # not a form: 400
+    fields = {"nonce": _field(http.get(sign_in), "nonce"), "token_id": live_site.token_id}
+    signed_in = http.post(sign_in, data={**fields, "token_secret": live_site.token_secret})
+    assert signed_in.status_code == 303
+    check_answer(signed_in, "POST", sign_in)
+
+    video = _watched(live_site, http)
+    pages = [
+        ("/dashboard", "/dashboard", 200),
+        ("/dashboard/live.json", "/dashboard/live.json", 200),
+        (f"/dashboard/ids/video_id/{video}", "/dashboard/ids/{id_type}/{id}", 200),
+        ("/dashboard/ids/nope/x", "/dashboard/ids/{id_type}/{id}", 404),
+        (f"/dashboard/data/video_id/{video}", "/dashboard/data/{id_type}/{id}", 200),
+        ("/dashboard/data/nope/x", "/dashboard/data/{id_type}/{id}", 404),
+        ("/dashboard/signing-keys", "/dashboard/signing-keys", 200),
+        (f"/dashboard/signing-keys?page={'9' * 5000}", "/dashboard/signing-keys", 200),  # was 500
+        ("/dashboard/signing-keys/nope/delete", "/dashboard/signing-keys/{key_id}/delete", 404),
+        ("/dashboard/static/dashboard.js", "/dashboard/static/{name}", 200),
+        ("/dashboard/static/dashboard.css", "/dashboard/static/{name}", 200),
+        ("/dashboard/static/LICENSE.uplot", "/dashboard/static/{name}", 200),
+        ("/dashboard/static/nope.js", "/dashboard/static/{name}", 404),
+    ]
+    for url, path, status in pages:
+        answer = http.get(url)
+        assert answer.status_code == status, url
+        check_answer(answer, "GET", path)
+    live = http.get("/dashboard/live.json").json()
+    assert video in [row["id"] for row in live["data"]]
+
+    keys = "/dashboard/signing-keys"
+    csrf = _field(http.get(keys), "csrf")
+    check_answer(http.post(keys, data={"csrf": "wrong"}), "POST", keys)  # 403
+    created = http.post(keys, data={"csrf": csrf})
+    assert created.status_code == 201
+    check_answer(created, "POST", keys)
+    key_id = re.findall(r"/dashboard/signing-keys/([^/\"]+)/delete", created.text)[-1]
+    delete = "/dashboard/signing-keys/{key_id}/delete"
+    check_answer(http.get(f"{keys}/{key_id}/delete"), "GET", delete)
+    deleted = http.post(f"{keys}/{key_id}/delete", data={"csrf": csrf})
+    assert deleted.status_code == 303
+    check_answer(deleted, "POST", delete)
+    check_answer(http.post(f"{keys}/{key_id}/delete", data={"csrf": csrf}), "POST", delete)  # 404
+    switch = "/dashboard/environment"
+    check_answer(
+        http.post(switch, data={"csrf": csrf, "token": live_site.token_id}), "POST", switch
+    )
+    check_answer(http.post(switch, data={"csrf": csrf, "token": "other"}), "POST", switch)  # 403
+    check_answer(
+        http.post(switch, content=b"x", headers={"content-type": "text/plain"}), "POST", switch
+    )  # 400
+    signed_out = http.post("/dashboard/sign-out", data={"csrf": csrf})
+    assert signed_out.status_code == 303
+    check_answer(signed_out, "POST", "/dashboard/sign-out")
+    http.cookies.clear()
+    check_answer(http.post(keys, data={"csrf": csrf}), "POST", keys)  # no session: 303
+
+    # A token without data:read: the live pages refuse it with 403, as a page and as JSON.
+    reader_id, reader_secret = _token(live_site, SYSTEM_READ)
+    fields = {"nonce": _field(http.get(sign_in), "nonce"), "token_id": reader_id}
+    assert http.post(sign_in, data={**fields, "token_secret": reader_secret}).status_code == 303
+    for url, path, _ in pages[:2] + pages[4:5]:
+        refused = http.get(url)
+        assert refused.status_code == 403, url
+        check_answer(refused, "GET", path)
+    assert http.post(keys, data={"csrf": _field(http.get(keys), "csrf")}).status_code == 403
+    http.cookies.clear()
 
 
 def test_adding_a_route_without_documenting_it_names_it(every_route: HeadcountApp) -> None:

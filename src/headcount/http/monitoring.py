@@ -41,7 +41,7 @@ from headcount.http.system import caller, json_answer, with_challenge
 from headcount.runtime import Runtime
 from headcount.stores.control import DATA_READ
 
-__all__ = ["METRIC", "MONITORING_PATH", "monitoring_routes"]
+__all__ = ["BREAKDOWN_ROWS", "METRIC", "MONITORING_PATH", "monitoring_routes"]
 
 MONITORING_PATH: Final = "/data/v1/monitoring"
 METRIC: Final = "current-concurrent-viewers"
@@ -51,7 +51,7 @@ _DISPLAY: Final = {
     "playback_id": "Playback ID",
     "live_stream_id": "Live Stream ID",
 }
-_BREAKDOWN_ROWS: Final = 100
+BREAKDOWN_ROWS: Final = 100
 _ORDER_BY: Final = ("negative_impact", "value", "views", "field")
 
 
@@ -155,7 +155,7 @@ def monitoring_routes(runtime: Runtime) -> list[BaseRoute]:
             )
         chosen = _filter(params)
         now = runtime.clock()
-        entries = await history.top(token.environment_id, dimension, _BREAKDOWN_ROWS, 1, now)
+        entries = await history.top(token.environment_id, dimension, BREAKDOWN_ROWS, 1, now)
         if chosen is not None:
             if chosen[0] != dimension:
                 raise BadRequest("Headcount filters a breakdown by its own dimension only.")
@@ -186,12 +186,15 @@ def monitoring_routes(runtime: Runtime) -> list[BaseRoute]:
         dimension = _dimension(params)
         now = runtime.clock()
         frame = params.getlist("timeframe[]") or params.getlist("timeframe")
-        if frame and (len(frame) != 2 or not all(f.isascii() and f.isdigit() for f in frame)):
+        # At most 12 digits, as every integer here: int() of thousands of digits raises.
+        if frame and (
+            len(frame) != 2 or not all(f.isascii() and f.isdigit() and len(f) <= 12 for f in frame)
+        ):
             raise BadRequest("timeframe[] is two unix timestamps: start and end.")
         start, end = (int(frame[0]), int(frame[1])) if frame else (int(now) - 300, int(now))
         limit = _int(params, "limit", 10)
-        if not 1 <= limit <= _BREAKDOWN_ROWS:
-            raise BadRequest(f"limit must be from 1 to {_BREAKDOWN_ROWS}.")
+        if not 1 <= limit <= BREAKDOWN_ROWS:
+            raise BadRequest(f"limit must be from 1 to {BREAKDOWN_ROWS}.")
         entries = await history.top(token.environment_id, dimension, limit, 1, now)
         by_minute: dict[float, list[dict[str, Any]]] = {}
         for entry in entries:

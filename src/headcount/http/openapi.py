@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from headcount import __version__
+from headcount.http.openapi_operations import BASIC_AUTH, SECURITY_SCHEMES
 from headcount.http.openapi_paths import PATHS, TAGS
 from headcount.http.openapi_schemas import SCHEMAS
 
@@ -45,7 +46,9 @@ _DESCRIPTION = (
     + ", ".join(f"`{path}`" for path in GET_WITHOUT_HEAD)
     + " (answered 405). Any other method on `/counts`, `/counts/stream`, `/` or `/collect` "
     "answers `405 method_not_allowed` with `Allow`. A node started with `--role` serves only "
-    "its surfaces; the others answer 404.\n"
+    "its surfaces; the others answer 404. On every path a request target longer than "
+    "`max_url_bytes` answers `414 uri_too_long`, headers past `max_header_bytes` or "
+    "`max_headers` `431 headers_too_large`; the operations that take parameters list 414.\n"
 )
 
 
@@ -64,14 +67,7 @@ def openapi_document() -> dict[str, Any]:
         "paths": PATHS,
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {
-                "accessToken": {
-                    "type": "http",
-                    "scheme": "basic",
-                    "description": "An access token's id and secret (`headcount init` prints "
-                    "them), as user name and password.",
-                }
-            },
+            "securitySchemes": SECURITY_SCHEMES,
         },
     }
 
@@ -124,8 +120,15 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> str:
         + "</h3>",
         f"<p>{_text(op['description'])}</p>",
     ]
-    if op.get("security"):
-        parts.append("<p>Authentication: HTTP Basic with an access token.</p>")
+    for requirement in op.get("security", ()):
+        for scheme in requirement:
+            cookie = SECURITY_SCHEMES[scheme].get("name", "")
+            how = (
+                "HTTP Basic with an access token"
+                if scheme == BASIC_AUTH
+                else f"the dashboard's session cookie <code>{_e(cookie)}</code>"
+            )
+            parts.append(f"<p>Authentication: {how}.</p>")
     if op.get("parameters"):
         rows = "".join(
             f"<tr><td><code>{_e(p['name'])}</code></td><td>{_e(p['in'])}</td>"

@@ -1,5 +1,6 @@
 """Builders of OpenAPI 3.1 operations in Headcount's conventions: every error an envelope,
-CORS headers where browsers call, HTTP Basic for the System API. The paths themselves are in
+CORS headers where browsers call, HTTP Basic with an access token for the System, live and
+Monitoring APIs, the session cookie for the dashboard's pages. The paths themselves are in
 :mod:`headcount.http.openapi_paths`."""
 
 from __future__ import annotations
@@ -7,11 +8,42 @@ from __future__ import annotations
 from typing import Any, Final
 
 from headcount.http.collector import MAX_EVENTS
+from headcount.http.dashboard.session import COOKIE
 from headcount.http.openapi_schemas import ref
 
-__all__ = ["CORS_HEADERS", "Operation", "ok", "operation", "plain", "preflight"]
+__all__ = [
+    "BASIC_AUTH",
+    "CORS_HEADERS",
+    "SECURITY_SCHEMES",
+    "SESSION",
+    "Operation",
+    "error",
+    "ok",
+    "operation",
+    "plain",
+    "preflight",
+]
 
 Operation = dict[str, Any]
+
+BASIC_AUTH: Final = "accessToken"
+SESSION: Final = "dashboardSession"
+SECURITY_SCHEMES: Final[dict[str, dict[str, str]]] = {
+    BASIC_AUTH: {
+        "type": "http",
+        "scheme": "basic",
+        "description": "An access token's id and secret (`headcount init` prints them), as "
+        "user name and password. Each operation names the permission it needs.",
+    },
+    SESSION: {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": COOKIE,
+        "description": "The dashboard's signed session cookie, set by `POST /dashboard/sign-in`. "
+        "Every form that changes something also carries the session's CSRF token (field "
+        "`csrf`).",
+    },
+}
 
 _ERRORS: Final[dict[int, str]] = {
     400: "Bad parameters or body (`invalid_parameters`).",
@@ -19,6 +51,8 @@ _ERRORS: Final[dict[int, str]] = {
     403: "Refused: the access token lacks the permission, or the viewer-counts token was "
     "refused (the error type says why).",
     404: "No such resource here (`not_found`).",
+    414: "The request target (path and query) is longer than `max_url_bytes` (32 KiB by "
+    "default; `uri_too_long`).",
     413: f"The body is larger than `max_body_bytes`, or holds more than {MAX_EVENTS:,} events.",
     503: "A store Headcount depends on does not answer (`service_unavailable`); try again.",
 }
@@ -32,9 +66,10 @@ CORS_HEADERS: Final[dict[str, Any]] = {
 }
 
 
-def _error(status: int, cors: bool) -> dict[str, Any]:
+def error(status: int, cors: bool = False, description: str = "") -> dict[str, Any]:
+    """The envelope answer for ``status`` (its usual description unless one is given)."""
     answer: dict[str, Any] = {
-        "description": _ERRORS[status],
+        "description": description or _ERRORS[status],
         "content": {"application/json": {"schema": ref("Error")}},
     }
     if cors:
@@ -65,24 +100,29 @@ def operation(
     cors: bool = False,
     parameters: list[dict[str, Any]] | None = None,
     body: dict[str, Any] | None = None,
-    system: bool = False,
+    security: str | None = None,
 ) -> Operation:
-    """One operation: its answers, then the error statuses it may give (each the envelope)."""
+    """One operation: its answers, then the error statuses it may give (each the envelope).
+    An operation with parameters may answer 414: a string parameter of the longest length
+    it allows, percent-encoded, can pass ``max_url_bytes``."""
     answers = {str(status): answer for status, answer in responses.items()}
-    answers.update({str(status): _error(status, cors) for status in errors})
+    answers.update({str(status): error(status, cors) for status in errors})
+    if parameters and any(p["in"] in ("query", "path") for p in parameters):
+        answers.setdefault("414", error(414, cors))
     document: Operation = {
         "operationId": operation_id,
         "tags": [tag],
         "summary": summary,
         "description": description,
-        "responses": answers,
+        "responses": dict(sorted(answers.items())),  # three digits: sorted as numbers
     }
     if parameters:
         document["parameters"] = parameters
     if body is not None:
         document["requestBody"] = body
-    if system:
-        document["security"] = [{"accessToken": []}]
+    if security is not None:
+        assert security in SECURITY_SCHEMES, security
+        document["security"] = [{security: []}]
     return document
 
 

@@ -3,7 +3,10 @@
 **Adding an endpoint** is one entry in :data:`PATHS` (its path as OpenAPI writes it, ``{name}``
 for a path parameter, and one
 :func:`~headcount.http.openapi_operations.operation` per method), plus any new schema in
-:mod:`headcount.http.openapi_schemas`. ``tests/http/test_openapi.py`` reads the app's routing
+:mod:`headcount.http.openapi_schemas`. The reads of live counts (``/system/v1/live``, the
+Monitoring API) and the dashboard's pages have their entries in
+:mod:`~headcount.http.openapi_paths_data` and :mod:`~headcount.http.openapi_paths_dashboard`,
+merged into :data:`PATHS` here. ``tests/http/test_openapi.py`` reads the app's routing
 tables and names every route served but not described here, and every path described here but
 not served. ``HEAD`` is not listed: it is answered wherever ``GET`` is, but on the paths of
 :data:`~headcount.http.openapi.GET_WITHOUT_HEAD` (tested too).
@@ -15,12 +18,15 @@ from typing import Any, Final
 
 from headcount.auth.jwt_verify import MAX_TOKEN_LENGTH
 from headcount.http.openapi_operations import (
+    BASIC_AUTH,
     Operation,
     ok,
     operation,
     plain,
     preflight,
 )
+from headcount.http.openapi_paths_dashboard import DASHBOARD_PATHS, DASHBOARD_TAG
+from headcount.http.openapi_paths_data import DATA_PATHS, DATA_TAG
 from headcount.http.openapi_schemas import ref
 from headcount.http.stream import MAX_TOKENS
 from headcount.http.system import DEFAULT_LIMIT, MAX_LIMIT
@@ -31,8 +37,20 @@ TAGS: Final[list[dict[str, str]]] = [
     {"name": "Collector", "description": "Beacons from video players (mux-embed) in."},
     {"name": "Counts", "description": "Views and viewers of one id, for browsers and apps."},
     {"name": "System", "description": "Signing keys, for your backend and Mux's SDKs."},
+    {
+        "name": DATA_TAG,
+        "description": "Live counts and their history, for your backend and dashboards: "
+        "Headcount's `/system/v1/live` and the subset of Mux's Monitoring API these counts "
+        "answer. HTTP Basic with an access token that has `data:read`.",
+    },
     {"name": "Operations", "description": "Health, readiness and metrics, for operators."},
     {"name": "Pages", "description": "The `<headcount-viewers>` element, the demo, this API."},
+    {
+        "name": DASHBOARD_TAG,
+        "description": "Pages for people (`text/html`) behind a sign-in with an access token: "
+        "a session cookie, and a CSRF token in every form that changes something. Served "
+        "where the System API is.",
+    },
 ]
 
 # -- the collector -------------------------------------------------------------------------
@@ -118,7 +136,7 @@ def _signing_keys(prefix: str, suffix: str = "", *, legacy: bool = False) -> dic
     """The collection and the item, at ``prefix`` (legacy ones deprecated)."""
 
     def op(name: str, *args: Any, **kwargs: Any) -> Operation:
-        found = operation(f"{name}{suffix}", "System", *args, system=True, **kwargs)
+        found = operation(f"{name}{suffix}", "System", *args, security=BASIC_AUTH, **kwargs)
         if legacy:
             found["deprecated"] = True
         return found
@@ -211,6 +229,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
     },
     **_signing_keys("/system/v1/signing-keys"),
     **_signing_keys("/video/v1/signing-keys", "Legacy", legacy=True),
+    **DATA_PATHS,
     "/system/v1/whoami": {
         "get": operation(
             "whoami",
@@ -220,7 +239,7 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
             "this in `mux login`).",
             {200: ok("The caller.", "application/json", ref("Whoami"))},
             errors=(401, 503),
-            system=True,
+            security=BASIC_AUTH,
         )
     },
     "/healthz": {
@@ -328,4 +347,5 @@ PATHS: Final[dict[str, dict[str, Operation]]] = {
         )
     },
     "/docs/api": {"get": plain("apiPage", "Pages", "This description, for people", "text/html")},
+    **DASHBOARD_PATHS,
 }

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from headcount.core.ids import ID_TYPES
+from headcount.history.model import ENVIRONMENT
 from headcount.http.collector import MAX_EVENTS, MAX_LISTED
 
 __all__ = ["SCHEMAS", "ref"]
@@ -42,6 +44,47 @@ _EPOCH_STRING: Final[Schema] = {
     "pattern": "^[0-9]+$",
     "description": "Epoch seconds, as a string (as Mux writes it).",
 }
+
+_TIME: Final[Schema] = {
+    "type": "string",
+    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$",
+    "description": "UTC, whole seconds.",
+}
+_TIME_OR_NULL: Final[Schema] = {
+    "anyOf": [_TIME, {"type": "null"}],
+    "description": "When the peak was reached; null while it is 0.",
+}
+_ID_TYPE: Final[Schema] = {"enum": list(ID_TYPES)}
+_DETAIL_ID_TYPE: Final[Schema] = {
+    "enum": [*ID_TYPES, ENVIRONMENT],
+    "description": f"`{ENVIRONMENT}` for the environment's totals (the id is its id).",
+}
+_EPOCH: Final[Schema] = {"type": "number", "description": "Epoch seconds."}
+_EPOCH_OR_NULL: Final[Schema] = {"type": ["number", "null"], "description": "Epoch seconds."}
+_TIMEFRAME: Final[Schema] = {
+    "type": "array",
+    "items": {"type": "integer"},
+    "minItems": 2,
+    "maxItems": 2,
+    "description": "[start, end], epoch seconds.",
+}
+
+
+def _monitoring(row: Schema, *, total: Schema = _COUNT) -> Schema:
+    """Mux's Monitoring envelope: rows, their number, the timeframe they cover."""
+    return _object(
+        {"data": {"type": "array", "items": row}, "total_row_count": total, "timeframe": _TIMEFRAME}
+    )
+
+
+_MONITORING_VALUE: Final[Schema] = _object(
+    {
+        "value": _STRING,
+        "metric_value": {"type": "number", "minimum": 0},
+        "concurrent_viewers": _COUNT,
+        "starting_up_viewers": {"const": 0},
+    }
+)
 
 SCHEMAS: Final[dict[str, Schema]] = {
     "Error": _object(
@@ -147,4 +190,102 @@ SCHEMAS: Final[dict[str, Schema]] = {
         }
     ),
     "DemoToken": _object({"token": _STRING, "expires_at": _COUNT, "id": _STRING}),
+    "LiveEntry": _object(
+        {
+            "id_type": _ID_TYPE,
+            "id": _STRING,
+            "views": _COUNT,
+            "viewers": _COUNT,
+            "peak_views": _COUNT,
+            "peak_viewers": _COUNT,
+            "peak_views_at": _TIME_OR_NULL,
+            "peak_viewers_at": _TIME_OR_NULL,
+        }
+    ),
+    "LiveList": _data({"type": "array", "items": {"$ref": "#/components/schemas/LiveEntry"}}),
+    "LiveDetail": _data(
+        _object(
+            {
+                "id_type": _DETAIL_ID_TYPE,
+                "id": _STRING,
+                "views": _COUNT,
+                "viewers": _COUNT,
+                "updated_at": _TIME,
+                "peak": _object(
+                    {
+                        "views": _COUNT,
+                        "views_at": _TIME_OR_NULL,
+                        "viewers": _COUNT,
+                        "viewers_at": _TIME_OR_NULL,
+                    }
+                ),
+                "series": {
+                    "type": "array",
+                    "description": "One entry a minute, oldest first, within `history_retention`.",
+                    "items": _object(
+                        {
+                            "minute": _TIME,
+                            "views": _COUNT,
+                            "viewers": _COUNT,
+                            "max_views": _COUNT,
+                            "max_viewers": _COUNT,
+                        }
+                    ),
+                },
+            }
+        )
+    ),
+    "MonitoringList": _monitoring(_object({"name": _STRING, "display_name": _STRING})),
+    "MonitoringTimeseries": _monitoring(
+        _object(
+            {"value": {"type": "number", "minimum": 0}, "date": _TIME, "concurrent_viewers": _COUNT}
+        ),
+        total={"type": "null"},
+    ),
+    "MonitoringBreakdown": _monitoring(
+        _object(
+            {
+                "value": _STRING,
+                "negative_impact": {"type": "integer", "minimum": 1},
+                "metric_value": {"type": "number", "minimum": 0},
+                "display_value": _STRING,
+                "concurrent_viewers": _COUNT,
+                "starting_up_viewers": {"const": 0},
+            }
+        )
+    ),
+    "MonitoringBreakdownTimeseries": _monitoring(
+        _object({"date": _TIME, "values": {"type": "array", "items": _MONITORING_VALUE}})
+    ),
+    "DashboardDetail": _object(
+        {
+            "id_type": _DETAIL_ID_TYPE,
+            "id": _STRING,
+            "views": _COUNT,
+            "viewers": _COUNT,
+            "updated_at": _EPOCH,
+            "peak_views": _COUNT,
+            "peak_views_at": _EPOCH_OR_NULL,
+            "peak_viewers": _COUNT,
+            "peak_viewers_at": _EPOCH_OR_NULL,
+            "series": {
+                "type": "array",
+                "description": "`[minute_start, views, viewers, max_views, max_viewers]` a "
+                "minute, oldest first.",
+                # Not prefixItems: schemathesis reads response schemas as an older draft.
+                "items": {
+                    "type": "array",
+                    "items": {"type": "number", "minimum": 0},
+                    "minItems": 5,
+                    "maxItems": 5,
+                },
+            },
+        }
+    ),
+    "DashboardLive": _object(
+        {
+            "environment": {"$ref": "#/components/schemas/DashboardDetail"},
+            "data": {"type": "array", "items": {"$ref": "#/components/schemas/DashboardDetail"}},
+        }
+    ),
 }

@@ -36,7 +36,11 @@ _MAX_KEY_ID_LENGTH = 128
 
 def _page_number(request: Request) -> int:
     raw = request.query_params.get("page", "1")
-    return min(int(raw), _MAX_PAGE) if raw.isascii() and raw.isdigit() and int(raw) > 0 else 1
+    if not (raw.isascii() and raw.isdigit()):
+        return 1
+    # Thousands of digits are past the last page (and int() of them raises).
+    value = int(raw) if len(raw) <= 18 else _MAX_PAGE
+    return min(value, _MAX_PAGE) if value > 0 else 1
 
 
 def key_routes(gate: Gate) -> list[BaseRoute]:

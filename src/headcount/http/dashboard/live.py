@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from headcount.core.ids import ID_TYPES
+from headcount.errors import Forbidden, HeadcountError, NotFound, error_response
 from headcount.history.model import LiveDetail, Minute
 from headcount.http.dashboard.gate import Gate, PageHandler, Viewer
 from headcount.http.dashboard.web import HEADERS
@@ -35,6 +36,7 @@ POLL_SECONDS = 5
 ROWS = 20  # ids on the live page
 SPARK_MINUTES = 60
 _MAX_ID_LENGTH = 512
+_UNKNOWN_ID_TYPE = f"There is no such id type: the id types are {', '.join(ID_TYPES)}."
 
 
 def _minutes(series: list[Minute], last: int | None = None) -> list[list[float]]:
@@ -69,6 +71,11 @@ def _detail(detail: LiveDetail, last: int | None = None) -> dict[str, Any]:
     }
 
 
+def _error(exc: HeadcountError) -> Response:
+    status, body = error_response(exc)
+    return Response(body, status_code=status, media_type="application/json", headers=HEADERS)
+
+
 def _id_type(request: Request) -> str | None:
     wanted = request.query_params.get("id_type", "")
     return wanted if wanted in ID_TYPES else None
@@ -80,14 +87,20 @@ def live_page_routes(gate: Gate) -> list[BaseRoute]:
 
     def reads(handler: PageHandler, as_json: bool = False) -> PageHandler:
         async def checked(request: Request, viewer: Viewer) -> Response:
-            if viewer.can(DATA_READ):
-                return await handler(request, viewer)
             message = (
                 "This access token cannot read live counts: that needs the data:read "
                 "permission (`headcount access-tokens create --permission data:read`)."
             )
             if as_json:
-                return JSONResponse({"error": message}, status_code=403, headers=HEADERS)
+                # What the page's script reads: errors in the APIs' envelope, not a page.
+                try:
+                    if not viewer.can(DATA_READ):
+                        raise Forbidden(message)
+                    return await handler(request, viewer)
+                except HeadcountError as exc:
+                    return _error(exc)
+            if viewer.can(DATA_READ):
+                return await handler(request, viewer)
             context = {"viewer": viewer, "title": "Live", "active": "live", "message": message}
             return templates.page("message.html", context, status=403)
 
@@ -150,13 +163,17 @@ def live_page_routes(gate: Gate) -> list[BaseRoute]:
     async def one_data(request: Request, viewer: Viewer) -> Response:
         key = _key(request)
         if key is None:
-            return JSONResponse({"error": "unknown id type"}, status_code=404, headers=HEADERS)
+            raise NotFound(_UNKNOWN_ID_TYPE)
         detail = await runtime.history.detail(viewer.environment.id, *key, runtime.clock())
         return JSONResponse(_detail(detail), headers=HEADERS)
 
     def _unknown(viewer: Viewer) -> Response:
-        message = f"There is no such id type: the id types are {', '.join(ID_TYPES)}."
-        context = {"viewer": viewer, "title": "Not found", "active": "live", "message": message}
+        context = {
+            "viewer": viewer,
+            "title": "Not found",
+            "active": "live",
+            "message": _UNKNOWN_ID_TYPE,
+        }
         return templates.page("message.html", context, status=404)
 
     return [
