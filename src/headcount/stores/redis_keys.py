@@ -7,29 +7,64 @@ Two kinds of records, each with its own hash tag so that a script touches one sl
   them in its compact listpack encoding), a due zset (which sub-partitions may hold a view
   past the liveness window) and a stats hash. The view step and the sweep of a group run in
   ``partition.lua``.
-* **Counter sub-keys** ``<prefix>:{c<content>.<s>}`` (and its ``:l``): the memberships of one
-  counter key (:func:`headcount.core.identity.content_key`) whose viewer hashes to shard ``s`` of
-  ``counter_shards`` (``counter_apply.lua``). A hot video spreads over ``counter_shards`` slots.
-
-* **History records** ``<prefix>:{h<content>}`` (and its ``:m`` minutes ring): one counter
-  key's peaks and minutes (``history.lua``), and **rankings** ``<prefix>:{t<environment>}:<id
-  type>`` (and ``:all``): sorted sets of an environment's ids by views now, one slot per
-  environment (:mod:`headcount.history.redis`).
+* **Counter sub-keys** ``<prefix>:{<tag>}:c<content>.<s>`` (and its ``:l``): the memberships
+  of one counter key (:func:`headcount.core.identity.content_key`) whose viewer hashes to
+  shard ``s`` of ``counter_shards`` (``counter_apply.lua``). A hot video spreads over
+  ``counter_shards`` slots, and evenly: the tag of shard ``s`` is one that Redis hashes to the
+  slot ``content + s * 16384 / counter_shards`` (:func:`slot_tag`), so the sub-keys of one
+  counter stand at equal distances over the slot space, and a cluster whose masters hold
+  equal ranges of slots (as ``redis-cli --cluster create`` makes them) gets an equal share of
+  every hot counter, whatever its name hashes to.
 
 Nothing on a request path lists keys (no ``KEYS``, no ``SCAN``): every name is computed.
 """
 
 from __future__ import annotations
 
+import functools
+from itertools import count
 from typing import Final
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from headcount.core.ids import ID_TYPES
 
-__all__ = ["DEFAULT_PREFIX", "KeyLayout", "Location", "check_prefix"]
+__all__ = ["DEFAULT_PREFIX", "KeyLayout", "Location", "check_prefix", "slot_tag"]
 
 DEFAULT_PREFIX: Final = "hc"
 
 Location = tuple[int, int]  # (partition group, sub-partition)
+
+
+@functools.cache
+def _slot_tags() -> tuple[str, ...]:
+    """For every hash slot, the shortest of ``0``, ``1``, ... (base 36) that hashes to it:
+    found once per process (about 0.1 s), then only indexed."""
+    tags: list[str | None] = [None] * REDIS_CLUSTER_HASH_SLOTS
+    missing = REDIS_CLUSTER_HASH_SLOTS
+    for number in count():
+        tag = _base36(number)
+        slot = key_slot(tag.encode())
+        if tags[slot] is None:
+            tags[slot] = tag
+            missing -= 1
+            if not missing:
+                return tuple(t for t in tags if t is not None)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = digits[number % 36]
+    while number >= 36:
+        number //= 36
+        text = digits[number % 36] + text
+    return text
+
+
+def slot_tag(slot: int) -> str:
+    """A hash tag that Redis (Cluster) puts in ``slot``."""
+    return _slot_tags()[slot % REDIS_CLUSTER_HASH_SLOTS]
 
 
 def check_prefix(prefix: str) -> None:
@@ -58,6 +93,7 @@ class KeyLayout:
         self.partitions = partitions
         self.subpartitions = subpartitions
         self.counter_shards = counter_shards
+        _slot_tags()  # built now, at start, not on the first request that needs one
         # Names built once: the hot path only indexes these lists.
         self._groups = [
             (f"{prefix}:{{p{g}}}:due", f"{prefix}:{{p{g}}}:n") for g in range(partitions)
@@ -89,6 +125,7 @@ class KeyLayout:
         return {kind: f"{tag}:{kind}" for kind in (*ID_TYPES, "all")}
 
     def counter(self, content: int, shard: int) -> tuple[str, str]:
-        """(membership hash, lease zset) of one counter sub-key."""
-        tag = f"{self.prefix}:{{c{content:015x}.{shard}}}"
-        return tag, tag + ":l"
+        """(membership hash, lease zset) of one counter sub-key, in the slot of its shard."""
+        slot = content + shard * REDIS_CLUSTER_HASH_SLOTS // self.counter_shards
+        name = f"{self.prefix}:{{{slot_tag(slot)}}}:c{content:015x}.{shard}"
+        return name, name + ":l"
