@@ -5,6 +5,7 @@ redis-py's pipeline on a real Redis, so an upgrade that changes one fails here, 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -34,7 +35,18 @@ def test_every_internal_the_direct_pipeline_uses_is_still_there() -> None:
     missing = [n for n in REDIS_PY_INTERNALS["pool_methods"] if not hasattr(ConnectionPool, n)]
     missing += [n for n in REDIS_PY_INTERNALS["connection_methods"] if not hasattr(Connection, n)]
     missing += [n for n in REDIS_PY_INTERNALS["hiredis_functions"] if not hasattr(hiredis, n)]
+    connection = Connection()
+    missing += [
+        n for n in REDIS_PY_INTERNALS["connection_attributes"] if not hasattr(connection, n)
+    ]
     assert not missing, f"no longer there: {missing}"
+    # read_response(timeout=math.inf) reads with no timeout of its own: DirectPipeline puts one
+    # around the whole batch instead.
+    source = inspect.getsource(Connection.read_response)
+    assert REDIS_PY_INTERNALS["read_response_without_timeout"] in source, (
+        "read_response's math.inf branch is gone: DirectPipeline's replies need another way "
+        "to be read without a timeout each"
+    )
 
 
 # The shapes of every argument the live store sends: names, key names, ints, floats (server
