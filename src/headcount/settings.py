@@ -317,6 +317,16 @@ SETTINGS: tuple[Setting, ...] = (
         "A secret: give it as the environment variable, not the flag.",
     ),
     Setting(
+        "dashboard_session_secret",
+        "",
+        click.STRING,
+        "Key material the dashboard's session cookies are signed with (beside the stored hashes "
+        "of the session's access tokens, so a copy of the control store alone forges none). "
+        "Give every node the same one (as the environment variable: a secret) for sessions "
+        "that hold across nodes and restarts; empty: `serve` makes one at start, shared by "
+        "its workers.",
+    ),
+    Setting(
         "demo",
         True,
         Bool(),
@@ -366,6 +376,7 @@ class Settings:
     access_log: bool
     audit_log: str
     metrics_token: str
+    dashboard_session_secret: str
     demo: bool
 
     def replace(self, **changes: Any) -> Settings:

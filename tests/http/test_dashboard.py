@@ -316,9 +316,15 @@ async def _watch_and_read(
 async def test_a_session_from_one_node_holds_on_another_sharing_the_control_store(
     settings: Settings, clock: FakeClock
 ) -> None:
-    """Nothing but the control store is shared: the cookie's key derives from what it holds."""
-    nodes = [open_control_store(settings.database_url) for _ in range(2)]
-    runtimes = [Runtime(settings, store, MemoryLiveStore(), clock=clock) for store in nodes]
+    """The control store and the dashboard_session_secret setting are shared: the cookie's
+    key derives from both. A node with another secret (or none given) refuses the cookie."""
+    shared = settings.replace(dashboard_session_secret="the deployment's own")
+    nodes = [open_control_store(settings.database_url) for _ in range(3)]
+    node_settings = [shared, shared, settings.replace(dashboard_session_secret="another")]
+    runtimes = [
+        Runtime(s, store, MemoryLiveStore(), clock=clock)
+        for s, store in zip(node_settings, nodes, strict=True)
+    ]
     person = _person(nodes[0])
     try:
         clients = [
@@ -328,11 +334,14 @@ async def test_a_session_from_one_node_holds_on_another_sharing_the_control_stor
             )
             for r in runtimes
         ]
-        async with clients[0] as first, clients[1] as second:
+        async with clients[0] as first, clients[1] as second, clients[2] as third:
             await _sign_in(first, person.token_id, person.secret)
             second.cookies.set(COOKIE, first.cookies[COOKIE], path="/dashboard")
             page = await second.get(KEYS)
             assert page.status_code == 200 and "Keys of <strong>default" in page.text
+            # The stored hashes alone (what a copy of the control store gives) are not enough.
+            third.cookies.set(COOKIE, first.cookies[COOKIE], path="/dashboard")
+            assert (await third.get(KEYS)).status_code == 303
             nodes[0].revoke_access_token(person.token_id)  # on the first node
             assert (await second.get(KEYS)).status_code == 303  # ends it on the second
     finally:

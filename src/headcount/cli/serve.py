@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import secrets
 import signal
 import socket
 import time
@@ -249,9 +250,17 @@ def serve(
             if line:
                 click.echo(line)
 
-    _run_uvicorn(_with_descriptor_room(settings), log_level, listener)
+    _run_uvicorn(_with_session_secret(_with_descriptor_room(settings)), log_level, listener)
     if state_lock is not None:
         state_lock.close()
+
+
+def _with_session_secret(settings: Settings) -> Settings:
+    """``settings`` with a ``dashboard_session_secret``: the one given, else a random one made
+    now, which the workers get with the other settings (their environment)."""
+    if settings.dashboard_session_secret:
+        return settings
+    return settings.replace(dashboard_session_secret=secrets.token_urlsafe(32))
 
 
 def _with_descriptor_room(settings: Settings) -> Settings:

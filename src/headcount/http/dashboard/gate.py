@@ -59,7 +59,7 @@ FormHandler = Callable[[Request, Viewer, dict[str, str]], Awaitable[Response]]
 class Gate:
     def __init__(self, runtime: Runtime, templates: Templates) -> None:
         self.runtime = runtime
-        self.codec = SessionCodec(runtime.control)
+        self.codec = SessionCodec(runtime.control, runtime.settings.dashboard_session_secret)
         self.templates = templates
 
     async def viewer(self, request: Request) -> Viewer | None:

@@ -5,13 +5,15 @@
 - **No account system**: a person signs in with an access token id and secret, checked by
   :func:`~headcount.auth.access_tokens.authenticate` (the System API's own check). The cookie
   holds the token ids, never the secret.
-- **The signing key is derived, never a constant and never a new secret to keep**: it is an
-  HMAC of the stored SHA-256 hashes of the session's own access tokens. Those hashes live only
-  in the control store (never sent, never logged), so every node sharing one control store
-  verifies every other node's cookies with nothing else shared; a token that is revoked, or
-  gone from the store, voids its sessions on their next request; and reading the signing
-  secret takes exactly what reading the control store takes, as for any server-side secret
-  kept there.
+- **The signing key is derived, never a constant**: an HMAC, keyed by the
+  ``dashboard_session_secret`` setting, of the stored SHA-256 hashes of the session's own
+  access tokens. The hashes make a token that is revoked, or gone from the store, void its
+  sessions on their next request, on every node. The setting keeps a copy of the control
+  store from being enough to forge a session: the store holds only hashes so that reading it
+  gives no credential, and a key made from the hashes alone would have made them one. Nodes
+  that share a control store and this setting accept each other's cookies; with the setting
+  empty, ``headcount serve`` makes a random one at start (shared by its ``--workers``), so
+  sessions then hold on that server until it restarts.
 - **Expiry**: the signature carries its time (itsdangerous); a cookie older than
   :data:`LIFETIME` is refused whatever its ``Max-Age`` said.
 - **Cookie flags**: ``HttpOnly``; ``SameSite=Lax``; ``Path=/dashboard``; ``Secure`` when the
@@ -84,9 +86,9 @@ def csrf_matches(expected: str, sent: str | None) -> bool:
     return sent is not None and hmac.compare_digest(expected.encode(), sent.encode())
 
 
-def _key(secret_hashes: Iterable[str]) -> bytes:
-    material = "\n".join(secret_hashes).encode("ascii")
-    return hmac.new(material, _KEY_LABEL, hashlib.sha256).digest()
+def _key(pepper: bytes, secret_hashes: Iterable[str]) -> bytes:
+    material = _KEY_LABEL + b"\n" + "\n".join(secret_hashes).encode("ascii")
+    return hmac.new(pepper, material, hashlib.sha256).digest()
 
 
 def _signer_at(now: float) -> type[TimestampSigner]:
@@ -104,12 +106,15 @@ class SessionCodec:
     """Writes and reads the session cookie against one control store (synchronous: call it
     off the event loop)."""
 
-    def __init__(self, control: ControlStore) -> None:
+    def __init__(self, control: ControlStore, secret: str) -> None:
         self.control = control
+        # The deployment's dashboard_session_secret; empty (an app built without `serve`,
+        # which makes one): a random one for this codec, so cookies hold in this process only.
+        self._pepper = secret.encode() if secret else secrets.token_bytes(32)
 
     def _serializer(self, secret_hashes: Iterable[str], now: float) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(
-            _key(secret_hashes),
+            _key(self._pepper, secret_hashes),
             salt=_SALT,
             signer=_signer_at(now),
             signer_kwargs={"digest_method": hashlib.sha256},
