@@ -61,6 +61,7 @@ __all__ = [
     "audit_key_change",
     "caller",
     "json_answer",
+    "page_number",
     "page_parameter",
     "system_routes",
     "with_challenge",
@@ -94,15 +95,22 @@ def _key(key: SigningKey) -> dict[str, str]:
     return {"id": key.id, "created_at": str(key.created_at)}
 
 
+def page_number(raw: str) -> int | None:
+    """A page (or limit) as sent, or None when it is not ASCII digits. Past 18 digits it is
+    :data:`MAX_OFFSET`: a huge page is simply past the end (and ``int()`` of thousands of
+    digits raises)."""
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    return int(raw) if len(raw) <= 18 else MAX_OFFSET
+
+
 def page_parameter(params: QueryParams, name: str, default: int, maximum: int) -> int:
     raw = params.get(name)
     if raw is None:
         return default
     bounds = f"from 1 to {maximum}" if maximum < MAX_OFFSET else "of at least 1"
-    if not (raw.isascii() and raw.isdigit()):
-        raise BadRequest(f"{name} must be an integer {bounds}; got {raw[:40]!r}.")
-    value = int(raw) if len(raw) <= 18 else MAX_OFFSET  # a huge page is simply past the end
-    if not 1 <= value <= maximum:
+    value = page_number(raw)
+    if value is None or not 1 <= value <= maximum:
         raise BadRequest(f"{name} must be an integer {bounds}; got {raw[:40]!r}.")
     return value
 

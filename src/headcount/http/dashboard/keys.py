@@ -23,7 +23,7 @@ from headcount.auth.signing_keys import (
 from headcount.errors import NotFound
 from headcount.http.dashboard.gate import Gate, Viewer
 from headcount.http.dashboard.web import HEADERS
-from headcount.http.system import audit_key_change
+from headcount.http.system import audit_key_change, page_number
 from headcount.stores.control import SYSTEM_READ, SYSTEM_WRITE
 
 __all__ = ["KEYS_PATH", "PAGE_SIZE", "key_routes"]
@@ -35,11 +35,9 @@ _MAX_KEY_ID_LENGTH = 128
 
 
 def _page_number(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    if not (raw.isascii() and raw.isdigit()):
+    value = page_number(request.query_params.get("page", "1"))
+    if value is None:
         return 1
-    # Thousands of digits are past the last page (and int() of them raises).
-    value = int(raw) if len(raw) <= 18 else _MAX_PAGE
     return min(value, _MAX_PAGE) if value > 0 else 1
 
 
