@@ -4,7 +4,9 @@
 -- viewer's views all land in one sub-key and viewers stay exact as sums. A sub-key holds:
 --   KEYS[1] hash: 'm'..view -> viewer field; viewer field ('w'..viewer, or 's'..view for a
 --           view that is its own viewer) -> how many of its views count here;
---           '#v' views, '#u' distinct viewers
+--           '#v' views, '#u' distinct viewers, '#e' the lease time at which the keys' TTL
+--           was last set (it is set again only once a quarter of it has passed: two
+--           PEXPIREs on every call were a fifth of the script's cost)
 --   KEYS[2] zset: view -> lease expiry
 -- Setting or removing a membership is idempotent; a membership whose lease lapsed is dropped
 -- on every call (a read is a call with no ops), so a step a dead node never took is repaired by time.
@@ -66,14 +68,15 @@ for i = 4, #ARGV do
   end
 end
 
-local counts = redis.call('HMGET', h, '#v', '#u')
+local counts = redis.call('HMGET', h, '#v', '#u', '#e')
 local views = tonumber(counts[1]) or 0
 if views <= 0 then
   if #lapsed > 0 or #ARGV > 3 then redis.call('DEL', h, l) end
   return {0, 0}
 end
-if ARGV[3] ~= '0' then
+if ARGV[3] ~= '0' and tonumber(lease) - (tonumber(counts[3]) or 0) > tonumber(ARGV[3]) / 4000 then
   redis.call('PEXPIRE', h, ARGV[3])
   redis.call('PEXPIRE', l, ARGV[3])
+  redis.call('HSET', h, '#e', lease)
 end
 return {views, tonumber(counts[2]) or 0}
