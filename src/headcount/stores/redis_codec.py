@@ -1,9 +1,11 @@
 """The Redis store's wire between Python and its Lua scripts: packed events and view states.
 
 An event goes to ``partition.lua`` as one packed string (``struct``, read by Lua's ``struct``
-library): the view, which KEYS pair holds it, the tracker's ``EFFECT_*`` bits for it
-(:func:`headcount.core.tracker.event_effects`, so event names are classified only in Python),
-and each id as an 8-byte hash (zero bytes: absent). Both layouts are declared once, here, as a
+library): a fixed head (the view, which KEYS pair holds it, the tracker's ``EFFECT_*`` bits for
+it (:func:`headcount.core.tracker.event_effects`, so event names are classified only in
+Python), its fields and sequence number, and a bit per id it carries), then 8 bytes for each id
+it carries, in the order of :data:`EVENT_IDS`. An absent id takes no room and no work in Lua
+(most events carry three or four of the eight). Both layouts are declared once, here, as a
 list of fields; the Python ``struct`` format and the Lua one are generated from it, and so are
 the constants the Lua script uses (:func:`render_script` fills them in).
 """
@@ -23,6 +25,7 @@ from headcount.history.model import ENVIRONMENT
 
 __all__ = [
     "EVENT",
+    "EVENT_IDS",
     "FIELD_SEQUENCE",
     "FIELD_SOURCE",
     "MAX_REMEMBERED",
@@ -58,16 +61,22 @@ EVENT: Final = _Layout(
     ("effects", "u8"),
     ("fields", "u8"),
     ("sequence", "u32"),
-    ("video", "h8"),
-    ("asset", "h8"),
-    ("playback", "h8"),  # explicit playback_id only
-    ("live", "h8"),
-    ("source_playback", "h8"),  # derived from video_source_url (see FIELD_SOURCE)
-    ("user", "h8"),
-    ("cookie", "h8"),
-    # The environment's own counter key (id type "environment"): every happening view counts
-    # under it, so the environment's totals and history need no scan.
-    ("env", "h8"),
+    ("ids", "u8"),  # bit i set: the i-th of EVENT_IDS follows (8 bytes each, in order)
+)
+# The ids an event may carry. playback is an explicit playback_id only; source_playback is
+# derived from video_source_url (see FIELD_SOURCE: with the field set and no source_playback,
+# the source is not a Mux URL). env is the environment's own counter key (id type
+# "environment"): every happening view counts under it, so the environment's totals and
+# history need no scan.
+EVENT_IDS: Final = (
+    "video",
+    "asset",
+    "playback",
+    "live",
+    "source_playback",
+    "user",
+    "cookie",
+    "env",
 )
 
 # A view's packed state: this fixed head, then 8 bytes for each content id it has, in the
@@ -97,7 +106,7 @@ class EventPacker:
     calls (mux-embed repeats video_id in every event, and popular videos in every request);
     it is bounded by :data:`MAX_REMEMBERED` and emptied when full."""
 
-    __slots__ = ("_environment", "_environment_id", "_hashes", "_names")
+    __slots__ = ("_environment", "_environment_id", "_hashes", "_last_ids", "_last_tail", "_names")
 
     def __init__(
         self,
@@ -110,6 +119,8 @@ class EventPacker:
         self._hashes: dict[tuple[str, str, str], bytes] = {} if hashes is None else hashes
         self._names = names
         self._environment = self._content(ENVIRONMENT, environment_id)
+        self._last_ids: tuple[bytes, ...] = ()
+        self._last_tail: tuple[int, bytes] = (0, b"")
 
     def _content(self, id_type: str, value: str | None) -> bytes:
         if value is None:
@@ -138,12 +149,7 @@ class EventPacker:
                 "playback_id", playback_id_from_source_url(event.source_url)
             )
         content = self._content
-        return EVENT.struct.pack(
-            view,
-            pair,
-            tracker.event_effects(event),
-            fields,
-            sequence or 0,
+        ids = (  # in the order of EVENT_IDS
             content("video_id", event.video_id),
             content("asset_id", event.asset_id),
             content("playback_id", event.playback_id),
@@ -153,6 +159,16 @@ class EventPacker:
             _viewer(VIEWER_COOKIE, event.mux_viewer_id),
             self._environment,
         )
+        if ids != self._last_ids:  # a batch's events mostly repeat their view's ids
+            self._last_ids = ids
+            present = 0
+            for bit, value in enumerate(ids):
+                if value != NONE:
+                    present |= 1 << bit
+            self._last_tail = present, b"".join(value for value in ids if value != NONE)
+        present, tail = self._last_tail
+        effects = tracker.event_effects(event)
+        return EVENT.struct.pack(view, pair, effects, fields, sequence or 0, present) + tail
 
 
 def _viewer(kind: int, value: str | None) -> bytes:
@@ -185,6 +201,7 @@ def _constants() -> dict[str, object]:
         STATE_FORMAT=STATE.lua,
         STATE_IDS=", ".join(f"'{name}'" for name in STATE_IDS),
         EVENT_FORMAT=EVENT.lua,
+        EVENT_IDS=", ".join(f"'{name}'" for name in EVENT_IDS),
     )
     return constants
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any, Final
@@ -79,6 +80,13 @@ _UNREACHABLE: Final = (RedisError, RedisClusterException, OSError)
 _CHANGE: Final = 5  # strings per change in a partition script's answer
 
 
+def _milliseconds(seconds: float) -> int:
+    """A time as the partition script keeps it: whole milliseconds, so that a last-seen score
+    is an integer (10 bytes in a listpack; a fraction of a second takes 19). The liveness rule
+    is therefore applied to the millisecond, where the memory store compares floats."""
+    return round(seconds * 1000)
+
+
 def _ids(packed: bytes) -> tuple[bytes, ...]:
     return tuple(packed[i : i + 8] for i in range(0, len(packed), 8) if packed[i : i + 8] != NONE)
 
@@ -102,6 +110,7 @@ class RedisLiveStore:
         self.liveness_window = liveness_window
         self.count_paused = count_paused
         self.snapshot_interval = snapshot_interval
+        self._window_ms = _milliseconds(liveness_window)
         self.layout = KeyLayout(
             target.prefix,
             partitions=partitions,
@@ -196,7 +205,9 @@ class RedisLiveStore:
                 field, shard = self._viewer(view, new_viewer)
                 for content in added:
                     ops.setdefault((content, shard), []).append(b"+" + view + field)
-        lease = now + LEASE * self.liveness_window
+        # Whole seconds, rounded up (never shorter): an integer score is 6 bytes in a
+        # listpack, a fraction of a second 19.
+        lease = math.ceil(now + LEASE * self.liveness_window)
         ttl_ms = int(2000 * LEASE * self.liveness_window) + 1000
         return list(ops), [
             COUNTER.command(
@@ -232,12 +243,13 @@ class RedisLiveStore:
                 pair = pairs[sub] = len(pairs)
             batch[1].append(packer.pack(view, pair, event))
         commands = []
+        now_ms = _milliseconds(now)
         for group, (pairs, packed) in batches.items():
             keys = [*layout.group(group), *(n for s in pairs for n in layout.sub(group, s))]
             args = (
                 "step",
-                now,
-                self.liveness_window,
+                now_ms,
+                self._window_ms,
                 int(self.count_paused),
                 LEASE * self.liveness_window,
                 REFRESH * self.liveness_window,
@@ -257,8 +269,9 @@ class RedisLiveStore:
     async def sweep(self, now: float) -> int:
         layout = self.layout
         groups = range(layout.partitions)
+        now_ms = _milliseconds(now)
         due_lists = await self._run(
-            [("ZRANGEBYSCORE", layout.group(g)[0], "-inf", now) for g in groups]
+            [("ZRANGEBYSCORE", layout.group(g)[0], "-inf", now_ms) for g in groups]
         )
         pending = [(g, [int(r) for r in due]) for g, due in zip(groups, due_lists, strict=True)]
         pending = [(g, due) for g, due in pending if due]
@@ -269,8 +282,8 @@ class RedisLiveStore:
                     [*layout.group(g), *(n for r in due for n in layout.sub(g, r))],
                     (
                         "sweep",
-                        now,
-                        self.liveness_window,
+                        now_ms,
+                        self._window_ms,
                         int(self.count_paused),
                         LEASE * self.liveness_window,
                         SWEEP_BUDGET,
