@@ -22,6 +22,7 @@ from bench.servers import SERVER_CPU, BenchError, on_cpu
 from bench.wrk import WRK_CPU
 from headcount.core.events import ViewEvent, playback_id_from_source_url
 from headcount.core.identity import content_key
+from headcount.history.model import ENVIRONMENT
 from headcount.settings import load_settings
 from headcount.stores.redis_connect import parse_redis_url
 from headcount.stores.redis_live import RedisLiveStore
@@ -223,6 +224,15 @@ def measure_memory(directory: Path, views: int, videos: int) -> _Memory:
             ]
             counters[f"{id_type} counter hashes"] = _inspect(server, [h for h, _ in names])
             counters[f"{id_type} lease zsets"] = _inspect(server, [z for _, z in names])
+        environment = content_key(MEMORY_ENVIRONMENT, ENVIRONMENT, MEMORY_ENVIRONMENT)
+        names = [
+            layout.counter(environment, shard, layout.environment_shards)
+            for shard in range(layout.environment_shards)
+        ]
+        environment_counter = {
+            "environment counter hashes": _inspect(server, [h for h, _ in names]),
+            "environment lease zsets": _inspect(server, [z for _, z in names]),
+        }
         keys = int(server.client.dbsize())
         limits = {
             name.decode() if isinstance(name, bytes) else str(name): int(value)
@@ -234,6 +244,7 @@ def measure_memory(directory: Path, views: int, videos: int) -> _Memory:
             ("last-seen zsets (partition)", seen, 1.0),
             ("due zsets + stats hashes (group)", group_keys, 1.0),
             *((name, found, scale) for name, found in counters.items()),
+            *((name, found, 1.0) for name, found in environment_counter.items()),
         ],
         views,
     )

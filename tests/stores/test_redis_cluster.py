@@ -16,7 +16,7 @@ from headcount.core.identity import content_key
 from headcount.errors import StoreUnavailable
 from headcount.stores.live import Counts, LiveStats
 from headcount.stores.redis_keys import KeyLayout, slot_tag
-from headcount.stores.redis_live import REFRESH
+from headcount.stores.redis_memberships import REFRESH
 from tests.redis_cluster import CLUSTER_SLOTS, RedisCluster
 from tests.redis_servers import redis_call
 from tests.stores.redis_kit import DEADLINE, ENV, T0, WINDOW, OpenRedis, ev, fresh_url, start, video

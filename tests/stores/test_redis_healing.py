@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from headcount.stores.live import LiveStats
-from headcount.stores.redis_live import LEASE, REFRESH, RedisLiveStore
+from headcount.stores.redis_live import RedisLiveStore
+from headcount.stores.redis_memberships import LEASE, REFRESH
 from tests.redis_servers import RedisServer
 from tests.stores.redis_kit import ENV, T0, WINDOW, OpenRedis, ev, fresh_url, start, video
 

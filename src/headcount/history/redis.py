@@ -1,7 +1,8 @@
 """History kept in Redis beside the counters (the Redis live store's).
 
 * **Where counts are known.** A counter key's counts are the sums over its ``counter_shards``
-  sub-keys, and every counter script call answers its sub-key's counts. The store hands those
+  sub-keys (``environment_shards`` for an environment's own key), and every counter script
+  call answers its sub-key's counts. The store hands those
   answers here (:meth:`RedisHistory.seen`) — from transitions, refreshes, sweeps and reads,
   never from a heartbeat — and at each sweep (:meth:`RedisHistory.flush`) sends one
   ``history.lua`` call per key seen since: the script keeps each sub-key's last counts (newest

@@ -15,6 +15,11 @@ Two kinds of records, each with its own hash tag so that a script touches one sl
   counter stand at equal distances over the slot space, and a cluster whose masters hold
   equal ranges of slots (as ``redis-cli --cluster create`` makes them) gets an equal share of
   every hot counter, whatever its name hashes to.
+* **The environment's own counter** (every happening view counts under it: the environment's
+  totals and history) holds the whole audience, so it is split wider:
+  ``environment_shards = counter_shards x`` :data:`ENVIRONMENT_SHARD_FACTOR` sub-keys, over
+  as many slots. A viewer's environment shard is its viewer hash modulo that, as its content
+  shard is the hash modulo ``counter_shards``: one viewer, one sub-key, exact sums.
 
 Nothing on a request path lists keys (no ``KEYS``, no ``SCAN``): every name is computed.
 """
@@ -29,9 +34,21 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from headcount.core.ids import ID_TYPES
 
-__all__ = ["DEFAULT_PREFIX", "KeyLayout", "Location", "check_prefix", "slot_tag"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "ENVIRONMENT_SHARD_FACTOR",
+    "KeyLayout",
+    "Location",
+    "check_prefix",
+    "slot_tag",
+]
 
 DEFAULT_PREFIX: Final = "hc"
+# The environment's counter has this many times the sub-keys of a content id's: it holds every
+# view (at 30 M views and 8 x 8 = 64 sub-keys, ~470,000 memberships each, on 64 slots rather
+# than 8 of a cluster's masters), and its history sums what its sub-keys answered, so the
+# factor stays small enough for one flush to carry them all.
+ENVIRONMENT_SHARD_FACTOR: Final = 8
 
 Location = tuple[int, int]  # (partition group, sub-partition)
 
@@ -78,6 +95,7 @@ class KeyLayout:
         "_groups",
         "_subs",
         "counter_shards",
+        "environment_shards",
         "partitions",
         "prefix",
         "subpartitions",
@@ -93,6 +111,7 @@ class KeyLayout:
         self.partitions = partitions
         self.subpartitions = subpartitions
         self.counter_shards = counter_shards
+        self.environment_shards = counter_shards * ENVIRONMENT_SHARD_FACTOR
         _slot_tags()  # built now, at start, not on the first request that needs one
         # Names built once: the hot path only indexes these lists.
         self._groups = [
@@ -124,8 +143,9 @@ class KeyLayout:
         tag = f"{self.prefix}:{{t{environment:015x}}}"
         return {kind: f"{tag}:{kind}" for kind in (*ID_TYPES, "all")}
 
-    def counter(self, content: int, shard: int) -> tuple[str, str]:
-        """(membership hash, lease zset) of one counter sub-key, in the slot of its shard."""
-        slot = content + shard * REDIS_CLUSTER_HASH_SLOTS // self.counter_shards
+    def counter(self, content: int, shard: int, shards: int | None = None) -> tuple[str, str]:
+        """(membership hash, lease zset) of one counter sub-key, in the slot of its shard of
+        ``shards`` (``counter_shards``; ``environment_shards`` for an environment's own key)."""
+        slot = content + shard * REDIS_CLUSTER_HASH_SLOTS // (shards or self.counter_shards)
         name = f"{self.prefix}:{{{slot_tag(slot)}}}:c{content:015x}.{shard}"
         return name, name + ":l"

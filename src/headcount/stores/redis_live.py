@@ -6,21 +6,21 @@ Cluster (DESIGN.md "Scale-out"; key layout in :mod:`headcount.stores.redis_keys`
   all groups in one pipeline: one round trip for the views of a request.
 * **Counters** are memberships ``view -> viewer`` with a lease, in counter sub-keys chosen by
   ``hash(viewer)``; the view step returns what changed and this adapter applies it
-  (:func:`headcount.core.counters.counter_changes`) in a second pipeline, one script call per
+  (:mod:`headcount.stores.redis_memberships`) in a second pipeline, one script call per
   sub-key (``counter_apply.lua``). Nothing spans two slots.
 * **Self-healing.** A node may die between the two pipelines, before it answered: the client
-  re-sends the batch, and a view with a duplicate event in its batch re-sends its
-  memberships at once (or their removal, when it no longer counts). Without a re-send, time
-  heals: a happening view re-sends its memberships at least every half liveness window
-  (:data:`REFRESH`), so a lost add comes back within half a window plus a heartbeat; a view
-  that stopped counting sends its removal again when it expires (one window after its last
-  event), so a lost remove goes within a window. A membership's lease is one and a half
-  windows (:data:`LEASE`: it must outlive the view's own liveness, or a healthy view would
-  lapse between two refreshes); it is what is left for the rare stale membership neither
-  covers (a lost change of ids, or a lost sweep). Counts are never negative (a membership is
-  there or not) and never double (one membership per view per sub-key). Leases lapse by the
-  clock of the last sweep (``updated_at``), not of the read: between two sweeps nothing
-  moves, as with the memory store.
+  re-sends the batch, and a view with a duplicate event in its batch re-sends its memberships at
+  once (or their removal, when it no longer counts). Without a re-send, time heals: a happening
+  view re-sends its memberships at least every half liveness window
+  (:data:`~headcount.stores.redis_memberships.REFRESH`), so a lost add comes back within half a
+  window plus a heartbeat; a view that stopped counting sends its removal again when it expires
+  (one window after its last event), so a lost remove goes within a window. A membership's lease
+  is one and a half windows (:data:`~headcount.stores.redis_memberships.LEASE`: it must outlive
+  the view's own liveness, or a healthy view would lapse between two refreshes); it is what is
+  left for the rare stale membership neither covers (a lost change of ids, or a lost sweep).
+  Counts are never negative (a membership is there or not) and never double (one membership per
+  view per sub-key). Leases lapse by the clock of the last sweep (``updated_at``), not of the
+  read: between two sweeps nothing moves, as with the memory store.
 * **Reads** of one counter key sum its ``counter_shards`` sub-keys, and a node keeps each
   answer for half the snapshot interval (:data:`READ_CACHE`): readers cost Redis two reads per
   id per node per interval, however many browsers poll. While Redis cannot be reached, a node
@@ -38,14 +38,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any, Final
 
 from redis.exceptions import RedisClusterException, RedisError
 
-from headcount.core.counters import counter_changes
 from headcount.core.events import ViewEvent
 from headcount.core.identity import content_key, view_key
 from headcount.errors import StoreUnavailable
@@ -57,6 +55,7 @@ from headcount.stores.redis_codec import NONE, EventPacker, to8
 from headcount.stores.redis_connect import RedisTarget, connect
 from headcount.stores.redis_keys import KeyLayout
 from headcount.stores.redis_lua import COUNTER, PARTITION, Command, ScriptRunner
+from headcount.stores.redis_memberships import REFRESH, Lease, membership_commands
 
 __all__ = ["RedisLiveStore"]
 
@@ -65,8 +64,6 @@ log = logging.getLogger("headcount.live")
 _ZERO: Final = Counts(0, 0)
 SWEEP_BUDGET: Final = 2000  # views one sweep call may expire; the sweep loops for the rest
 RECONNECT_INTERVAL: Final = 1.0
-REFRESH: Final = 0.5  # x liveness window: how often a happening view re-sends its memberships
-LEASE: Final = 1.5  # x liveness window: REFRESH + 1, so a refreshed membership never lapses early
 MAX_CACHED: Final = 100_000
 # x snapshot interval: how long a node reuses counts it read. Half, so that a change reaches
 # every node's /counts within one snapshot interval (bench: freshness across nodes, p99 <= 1 s
@@ -77,7 +74,6 @@ READ_CACHE: Final = 0.5
 # cannot be connected"): without it here a node started while its cluster is away would crash
 # instead of retrying, and a request would get a 500 instead of a 503.
 _UNREACHABLE: Final = (RedisError, RedisClusterException, OSError)
-_CHANGE: Final = 5  # strings per change in a partition script's answer
 
 
 def _milliseconds(seconds: float) -> int:
@@ -85,10 +81,6 @@ def _milliseconds(seconds: float) -> int:
     is an integer (10 bytes in a listpack; a fraction of a second takes 19). The liveness rule
     is therefore applied to the millisecond, where the memory store compares floats."""
     return round(seconds * 1000)
-
-
-def _ids(packed: bytes) -> tuple[bytes, ...]:
-    return tuple(packed[i : i + 8] for i in range(0, len(packed), 8) if packed[i : i + 8] != NONE)
 
 
 class RedisLiveStore:
@@ -111,6 +103,7 @@ class RedisLiveStore:
         self.count_paused = count_paused
         self.snapshot_interval = snapshot_interval
         self._window_ms = _milliseconds(liveness_window)
+        self._lease = Lease.of(liveness_window)
         self.layout = KeyLayout(
             target.prefix,
             partitions=partitions,
@@ -170,13 +163,6 @@ class RedisLiveStore:
         self._ready = self._loaded
         return results
 
-    def _viewer(self, view: bytes, viewer: bytes) -> tuple[bytes, int]:
-        """(viewer field, counter shard) of a view's identity: its viewer hash, or the view
-        itself when no viewer id is known (then distinct from every other by definition)."""
-        if viewer == NONE:
-            return b"s" + view, int.from_bytes(view, "little") % self.layout.counter_shards
-        return b"w" + viewer, int.from_bytes(viewer, "little") % self.layout.counter_shards
-
     async def _apply_counters(self, changes: Sequence[bytes], now: float) -> None:
         """Apply a step's changes to the counter sub-keys; their answers go to the history."""
         targets, commands = self._counter_commands(changes, now)
@@ -188,34 +174,7 @@ class RedisLiveStore:
     def _counter_commands(
         self, changes: Sequence[bytes], now: float
     ) -> tuple[list[tuple[bytes, int]], list[Command]]:
-        ops: dict[tuple[bytes, int], list[bytes]] = {}
-        for i in range(0, len(changes), _CHANGE):
-            view, old_viewer, old_ids, new_viewer, new_ids = changes[i : i + _CHANGE]
-            after = _ids(new_ids)
-            removed, _ = counter_changes(_ids(old_ids), old_viewer, after, new_viewer)
-            # Every membership the view has after the change is set, not only the new ones:
-            # setting one again only renews its lease, and the view's refresh clock restarts
-            # with this change (partition.lua), so all of them must be renewed now.
-            added = after
-            if removed:
-                _, shard = self._viewer(view, old_viewer)
-                for content in removed:
-                    ops.setdefault((content, shard), []).append(b"-" + view)
-            if added:
-                field, shard = self._viewer(view, new_viewer)
-                for content in added:
-                    ops.setdefault((content, shard), []).append(b"+" + view + field)
-        # Whole seconds, rounded up (never shorter): an integer score is 6 bytes in a
-        # listpack, a fraction of a second 19.
-        lease = math.ceil(now + LEASE * self.liveness_window)
-        ttl_ms = int(2000 * LEASE * self.liveness_window) + 1000
-        return list(ops), [
-            COUNTER.command(
-                self.layout.counter(int.from_bytes(content, "little"), shard),
-                (self._updated_at, lease, ttl_ms, *sub_ops),
-            )
-            for (content, shard), sub_ops in ops.items()
-        ]
+        return membership_commands(self.layout, changes, now, self._updated_at, self._lease)
 
     # -- events ----------------------------------------------------------------------------
 
@@ -251,7 +210,7 @@ class RedisLiveStore:
                 now_ms,
                 self._window_ms,
                 int(self.count_paused),
-                LEASE * self.liveness_window,
+                self._lease.seconds,
                 REFRESH * self.liveness_window,
                 " ".join(map(str, pairs)),
                 *packed,
@@ -285,7 +244,7 @@ class RedisLiveStore:
                         now_ms,
                         self._window_ms,
                         int(self.count_paused),
-                        LEASE * self.liveness_window,
+                        self._lease.seconds,
                         SWEEP_BUDGET,
                         " ".join(map(str, due)),
                     ),
