@@ -200,6 +200,7 @@ def _constants() -> dict[str, object]:
         FIELD_SOURCE=FIELD_SOURCE,
         STATE_FORMAT=STATE.lua,
         STATE_IDS=", ".join(f"'{name}'" for name in STATE_IDS),
+        IDS_OF=" .. ".join(f"st.{name}" for name in STATE_IDS),
         EVENT_FORMAT=EVENT.lua,
         EVENT_IDS=", ".join(f"'{name}'" for name in EVENT_IDS),
     )

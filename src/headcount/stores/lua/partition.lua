@@ -143,8 +143,9 @@ local function step(st, first_seen, effects, fields, ev)
   st.flags = bor(band(flags, bnot(KIND_MASK)), lshift(kind, KIND_SHIFT))
 end
 
+-- A view's ids, 8 bytes each in the order of STATE_IDS (the node reads them so).
 local function ids_of(st)
-  return st.video .. st.asset .. st.playback .. st.live .. st.env
+  return ${IDS_OF}
 end
 
 local function load(packed)
