@@ -35,8 +35,10 @@ from headcount.core.tracker import (
     STATE_EVENTS,
     ViewState,
     accept_sequence,
+    event_effects,
     is_happening,
     step,
+    step_flags,
 )
 from headcount.history.memory import MemoryHistory
 from headcount.settings import Settings
@@ -180,18 +182,17 @@ class MemoryLiveStore:
                         continue
                     table.highest[row] = highest
                     table.seen[row] = seen
-            if table.flags[row] & ENDED:
+            flags = table.flags[row]
+            if flags & ENDED:
                 continue
-            if not (
-                event.starts
-                or event.name in STATE_EVENTS
-                or event.playback_id is not None
-                or event.source_url is not None
-                or event.viewer_user_id is not None
-                or event.mux_viewer_id is not None
+            if (
+                event.playback_id is None
+                and event.source_url is None
+                and event.viewer_user_id is None
+                and event.mux_viewer_id is None
             ):
-                # Only content ids can change (step's rules): most
-                # events carry none, or repeat the ones kept (mux-embed sends video_id in each).
+                # Only content ids and flags can change (step's rules): most events carry no
+                # content id, or repeat the ones kept (mux-embed sends video_id in each).
                 video_id, asset_id, live_stream_id = (
                     event.video_id,
                     event.asset_id,
@@ -202,7 +203,10 @@ class MemoryLiveStore:
                     and (asset_id is None or asset_id == contents[table.asset[row]])
                     and (live_stream_id is None or live_stream_id == contents[table.live[row]])
                 ):
-                    continue
+                    if not (event.starts or event.name in STATE_EVENTS):
+                        continue  # nothing can change
+                    if step_flags(flags, event_effects(event)) == flags:
+                        continue  # a play of a playing view, a pause of a paused one...
             before = self._state(table, row)
             after = step(before, event)
             if after != before:
