@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from headcount.stores.memory_counters import Counters, CounterUnderflow
-from headcount.stores.multiset import ViewerMultiset
+from headcount.stores.multiset import _CAPACITIES, ViewerMultiset
 
 A, B, C = ("env", "video_id", "a"), ("env", "video_id", "b"), ("env", "playback_id", "c")
 
@@ -68,14 +68,17 @@ def test_underflow_is_a_bug_not_a_negative_count() -> None:
 
 
 def test_multiset_against_a_counter_under_random_churn() -> None:
-    """Many adds and removes with colliding low bits (forcing long probe runs and wrap-around
+    """Many adds and removes with colliding home slots (forcing long probe runs and wrap-around
     deletions), checked against collections.Counter after every operation."""
     rnd = random.Random(7)
     multiset = ViewerMultiset()
     reference: Counter[int] = Counter()
-    pool = [(rnd.getrandbits(50) << 4) | rnd.choice([1, 2, 3]) for _ in range(300)]
-    # Home slots at the very end of any table up to 1024 slots: runs wrap around to slot 0.
-    pool += [(rnd.getrandbits(50) << 10) | (1023 - rnd.choice([0, 1])) for _ in range(300)]
+    # For each capacity the table passes through: keys whose home is one of its first slots,
+    # and keys whose home is one of its last (their runs wrap around to slot 0).
+    pool = []
+    for capacity in _CAPACITIES[:12]:
+        pool += [capacity * rnd.getrandbits(48) + rnd.choice([1, 2, 3]) for _ in range(25)]
+        pool += [capacity * rnd.getrandbits(48) + capacity - rnd.choice([1, 2]) for _ in range(25)]
     pool += [rnd.getrandbits(60) | 1 for _ in range(300)]
     for _ in range(20_000):
         viewer = rnd.choice(pool)
@@ -101,5 +104,5 @@ def test_multiset_remove_of_an_absent_viewer_raises() -> None:
     multiset = ViewerMultiset()
     multiset.add(3)
     with pytest.raises(KeyError):
-        multiset.remove(11)  # same home slot (3 & 7 == 11 & 7), not present
+        multiset.remove(11)  # same home slot (3 % 8 == 11 % 8), not present
     assert multiset.count(3) == 1

@@ -26,6 +26,9 @@ from headcount.errors import BadRequest
 __all__ = ["Beacon", "decode_beacon", "expand_event"]
 
 
+_new_tuple = tuple.__new__
+
+
 class Beacon(NamedTuple):  # a NamedTuple: cheaper to build than a frozen dataclass
     metadata: dict[str, Any]
     # Events with full key names; non-objects are passed through for the caller to reject.
@@ -55,7 +58,8 @@ def decode_beacon(body: bytes, *, expand: bool = True) -> Beacon:
         metadata = {}
     elif not isinstance(metadata, dict):
         raise BadRequest('"metadata" must be an object when present.')
-    return Beacon(
-        metadata=metadata,
-        events=[expand_keys(e) if isinstance(e, dict) else e for e in events] if expand else events,
-    )
+    if expand:
+        events = [expand_keys(e) if isinstance(e, dict) else e for e in events]
+    # tuple.__new__ directly: the NamedTuple's generated __new__ is one more Python call, and
+    # this runs for every collector request.
+    return _new_tuple(Beacon, (metadata, events))

@@ -58,6 +58,7 @@ __all__ = [
     "event_effects",
     "is_happening",
     "step",
+    "step_flags",
     "viewer_kind",
 ]
 
@@ -133,14 +134,14 @@ def event_effects(event: ViewEvent) -> int:
     return effects | EFFECT_STARTS if event.starts else effects
 
 
-def step(state: ViewState, event: ViewEvent, *, first_seen: bool = False) -> ViewState:
-    """The view after ``event``. ``first_seen``: no earlier event of this view is known."""
-    flags = state.flags
+def step_flags(flags: int, effects: int, first_seen: bool = False) -> int:
+    """A view's ``flags`` after an event with these ``EFFECT_*`` bits, before its ids are
+    applied (:func:`step` applies those); for an event that carries no ids this is all that
+    changes."""
     if flags & ENDED:
-        return state
-    effects = event_effects(event)
+        return flags
     if effects & EFFECT_ENDS:
-        return state._replace(flags=flags | ENDED)
+        return flags | ENDED
     if effects & (EFFECT_STARTS | EFFECT_RESUMES) or (
         first_seen and effects & EFFECT_FIRST_SEEN_STARTS
     ):
@@ -149,6 +150,16 @@ def step(state: ViewState, event: ViewEvent, *, first_seen: bool = False) -> Vie
         flags &= ~PAUSED
     elif effects & EFFECT_LEAVES:
         flags |= PAUSED
+    return flags
+
+
+def step(state: ViewState, event: ViewEvent, *, first_seen: bool = False) -> ViewState:
+    """The view after ``event``. ``first_seen``: no earlier event of this view is known."""
+    if state.flags & ENDED:
+        return state
+    flags = step_flags(state.flags, event_effects(event), first_seen)
+    if flags & ENDED:
+        return state._replace(flags=flags)  # a tombstone keeps the ids it had
 
     video_id = event.video_id or state.video_id
     asset_id = event.asset_id or state.asset_id

@@ -20,7 +20,7 @@ from headcount.history.model import ENVIRONMENT
 from headcount.history.reads import Ranked
 from headcount.history.record import KeyHistory, expired, observe
 
-__all__ = ["MemoryHistory", "history_document", "restore_history"]
+__all__ = ["HistoryKey", "MemoryHistory", "history_document", "restore_history"]
 
 HistoryKey = tuple[str, str, str]  # (environment id, id type, id)
 
@@ -54,14 +54,27 @@ class MemoryHistory:
         history = self.records.get(key)
         if history is None:
             history = self.records[key] = KeyHistory()
-            was_live = None
-        elif history.views == views and history.viewers == viewers:
-            return
-        else:
-            was_live = history.views > 0
-        observe(history, views, viewers, now, self._retention)
-        if was_live is not (views > 0):  # new, or it started or stopped being watched
+            observe(history, views, viewers, now, self._retention)
             self._place(key, history)
+        else:
+            self.observe_held(key, history, views, viewers, now)
+
+    def observe_held(
+        self, key: HistoryKey, history: KeyHistory, views: int, viewers: int, now: float
+    ) -> None:
+        """:meth:`observe` for a caller that holds the key's record (from :meth:`held`): no
+        lookup. A record with views is never forgotten, so it stays the key's own."""
+        if history.views == views and history.viewers == viewers:
+            return
+        was_live = history.views > 0
+        observe(history, views, viewers, now, self._retention)
+        if was_live is not (views > 0):  # it started or stopped being watched
+            self._place(key, history)
+
+    def held(self, environment_id: str, id_type: str, id: str) -> tuple[HistoryKey, KeyHistory]:
+        """The key and its record, for :meth:`observe_held` (the key must have been observed)."""
+        key = (environment_id, id_type, id)
+        return key, self.records[key]
 
     def _place(self, key: HistoryKey, history: KeyHistory) -> None:
         environment_id = key[0]

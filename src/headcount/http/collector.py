@@ -98,6 +98,9 @@ class CollectorEndpoint:
             )
         rejected: list[tuple[int, str]] = []
         groups: dict[str, _Group] = {}
+        last_env_key = None
+        indices: list[int] = []
+        events: list[ViewEvent] = []
         for index, raw in enumerate(beacon.events):
             if not isinstance(raw, dict):
                 rejected.append((index, "not_an_object"))
@@ -107,11 +110,14 @@ class CollectorEndpoint:
             except EventRejected as exc:
                 rejected.append((index, exc.reason))
                 continue
-            group = groups.get(env_key)
-            if group is None:
-                group = groups[env_key] = ([], [])
-            group[0].append(index)
-            group[1].append(event)
+            if env_key != last_env_key:  # a body is mostly one env_key's: no lookup per event
+                last_env_key = env_key
+                group = groups.get(env_key)
+                if group is None:
+                    group = groups[env_key] = ([], [])
+                indices, events = group
+            indices.append(index)
+            events.append(event)
         return rejected, groups
 
     def post_now(self, body: bytes, now: float) -> Reply | None:

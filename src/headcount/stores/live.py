@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from headcount.core.events import ViewEvent
 from headcount.history.reads import HistorySource
@@ -33,8 +33,7 @@ class Counts:
     viewers: int
 
 
-@dataclass(frozen=True, slots=True)
-class IngestResult:
+class IngestResult(NamedTuple):  # not a frozen dataclass: one is built per collector request
     applied: int  # events that were new to the store
     duplicates: int  # events already seen: same view and view_sequence_number
 

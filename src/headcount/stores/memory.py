@@ -35,8 +35,10 @@ from headcount.core.tracker import (
     STATE_EVENTS,
     ViewState,
     accept_sequence,
+    event_effects,
     is_happening,
     step,
+    step_flags,
 )
 from headcount.history.memory import MemoryHistory
 from headcount.settings import Settings
@@ -143,24 +145,27 @@ class MemoryLiveStore:
         duplicates = 0
         last_view_id = None
         key = 0
+        table = tables[0]
+        row = 0
         for event in events:
             view_id = event.view_id
-            if view_id != last_view_id:  # a batch is mostly one view's events: hash it once
-                key = view_key(environment_id, view_id)
+            if view_id != last_view_id:
+                # A batch is mostly one view's events: its row is found, timed and moved to
+                # the tail once. The events after it find it there, seen at the same ``now``.
                 last_view_id = view_id
-            table = tables[key % partitions]
-            row = table.index.get(key)
-            if row is not None and now - table.last_seen[row] > window:
-                self.remove_view(
-                    table, key, row, now
-                )  # silent too long: gone, even if not swept yet
-                row = None
-            if row is None:
-                self._insert(table, key, environment_id, event, now)
-                continue
-            table.last_seen[row] = now
-            if row != table.tail:  # the first event of a batch; the others find it there
-                table.touch(row)
+                key = view_key(environment_id, view_id)
+                table = tables[key % partitions]
+                found = table.index.get(key)
+                if found is not None and now - table.last_seen[found] > window:
+                    self.remove_view(table, key, found, now)  # silent too long: gone, swept or not
+                    found = None
+                if found is None:
+                    row = self._insert(table, key, environment_id, event, now)
+                    continue
+                row = found
+                table.last_seen[row] = now
+                if row != table.tail:
+                    table.touch(row)
             sequence = event.sequence
             if sequence is not None:
                 seen = table.seen[row]
@@ -177,18 +182,17 @@ class MemoryLiveStore:
                         continue
                     table.highest[row] = highest
                     table.seen[row] = seen
-            if table.flags[row] & ENDED:
+            flags = table.flags[row]
+            if flags & ENDED:
                 continue
-            if not (
-                event.starts
-                or event.name in STATE_EVENTS
-                or event.playback_id is not None
-                or event.source_url is not None
-                or event.viewer_user_id is not None
-                or event.mux_viewer_id is not None
+            if (
+                event.playback_id is None
+                and event.source_url is None
+                and event.viewer_user_id is None
+                and event.mux_viewer_id is None
             ):
-                # Only content ids can change (step's rules): most
-                # events carry none, or repeat the ones kept (mux-embed sends video_id in each).
+                # Only content ids and flags can change (step's rules): most events carry no
+                # content id, or repeat the ones kept (mux-embed sends video_id in each).
                 video_id, asset_id, live_stream_id = (
                     event.video_id,
                     event.asset_id,
@@ -199,7 +203,10 @@ class MemoryLiveStore:
                     and (asset_id is None or asset_id == contents[table.asset[row]])
                     and (live_stream_id is None or live_stream_id == contents[table.live[row]])
                 ):
-                    continue
+                    if not (event.starts or event.name in STATE_EVENTS):
+                        continue  # nothing can change
+                    if step_flags(flags, event_effects(event)) == flags:
+                        continue  # a play of a playing view, a pause of a paused one...
             before = self._state(table, row)
             after = step(before, event)
             if after != before:
@@ -245,13 +252,14 @@ class MemoryLiveStore:
 
     def _insert(
         self, table: ViewTable, key: int, environment_id: str, event: ViewEvent, now: float
-    ) -> None:
+    ) -> int:
         state = step(NEW_VIEW, event, first_seen=True)
         highest, seen = event.sequence or 0, 0 if event.sequence is None else 1
-        self.add_view(table, key, now, environment_id, state, highest, seen)
+        row = self.add_view(table, key, now, environment_id, state, highest, seen)
         if self._journal is not None:
             record = JournalRecord(key, now, environment_id, state, highest, seen)
             self._journal.append(encode_record(record))
+        return row
 
     def add_view(
         self,
@@ -262,7 +270,8 @@ class MemoryLiveStore:
         state: ViewState,
         highest: int,
         seen: int,
-    ) -> None:
+    ) -> int:
+        """A new view's row (its counters moved if it is happening)."""
         env = self.environments.acquire(environment_id)
         acquire = self.contents.acquire
         codes = (
@@ -271,10 +280,11 @@ class MemoryLiveStore:
             acquire(state.playback_id),
             acquire(state.live_stream_id),
         )
-        table.insert(key, last_seen, env, codes, state.viewer, state.flags, highest, seen)
+        row = table.insert(key, last_seen, env, codes, state.viewer, state.flags, highest, seen)
         if is_happening(state.flags, self.count_paused):
             self._counters.transition_at((), 0, counter_keys(env, codes), state.viewer, last_seen)
             self._happening += 1
+        return row
 
     def _change(
         self, table: ViewTable, row: int, before: ViewState, after: ViewState, now: float

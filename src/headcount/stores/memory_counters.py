@@ -17,7 +17,7 @@ table holds only ids someone is watching.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from headcount.core.counters import counter_changes
 from headcount.stores.multiset import ViewerMultiset
@@ -45,6 +45,8 @@ class CounterRecord:
 
 
 class Counters(Generic[K]):
+    record_type: ClassVar[type[CounterRecord]] = CounterRecord  # a subclass may keep more
+
     def __init__(self) -> None:
         self._records: dict[K, CounterRecord] = {}
 
@@ -59,17 +61,21 @@ class Counters(Generic[K]):
         record = self._records.get(key)
         return (0, 0) if record is None else (record.views, record.viewer_count)
 
-    def add(self, key: K, viewer: int) -> None:
+    def add(self, key: K, viewer: int) -> CounterRecord:
+        """Count one more happening view under ``key``; returns the key's record."""
         record = self._records.get(key)
         if record is None:
-            record = self._records[key] = CounterRecord()
+            record = self._records[key] = self.record_type()
         record.views += 1
         if viewer == 0:
             record.solo += 1
         else:
             record.viewers.add(viewer)
+        return record
 
-    def remove(self, key: K, viewer: int) -> None:
+    def remove(self, key: K, viewer: int) -> CounterRecord:
+        """Count one happening view less under ``key``; returns the key's record (forgotten
+        already when its views reached 0)."""
         record = self._records.get(key)
         if record is None:
             raise CounterUnderflow(f"no happening view under {key!r}")
@@ -85,6 +91,7 @@ class Counters(Generic[K]):
         record.views -= 1
         if record.views == 0:
             del self._records[key]
+        return record
 
     def transition(
         self,

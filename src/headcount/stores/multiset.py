@@ -2,30 +2,42 @@
 
 Each counter key keeps one: viewer -> number of its happening views under that key. A Python
 ``dict[int, int]`` would cost ~80 bytes per viewer (a 32-byte int object plus the entry). Here
-a viewer is one 8-byte slot of an ``array('Q')`` at a load factor kept between 1/8 and 0.7,
-about 16 bytes on average. Almost every viewer has one view per id, so a count is stored only
-when it is 2 or more, in a small dict beside the array (two tabs of one viewer, or a shared
-``viewer_user_id``). The multiset is only touched on transitions (a view starts or stops
-happening, or changes ids), never per heartbeat, so pure-Python probing is cheap enough.
+a viewer is one 8-byte slot of an ``array('Q')`` at a load factor kept below 0.7 and, once
+grown, above 0.46: capacities step by ~1.5x (:data:`_CAPACITIES`), not 2x, so a grown table
+holds 11-17 bytes per viewer (with 2x steps, 11-23; an environment's own key holds every viewer
+of the environment, so this is per view). Almost every viewer has one view per id, so a count
+is stored only when it is 2 or more, in a small dict beside the array (two tabs of one viewer,
+or a shared ``viewer_user_id``). The multiset is only touched on transitions (a view starts or
+stops happening, or changes ids), never per heartbeat, so pure-Python probing is cheap enough.
 
 Keys are 60-bit hashes from :mod:`headcount.core.identity`, never 0 (0 marks an empty slot);
-their low bits are uniform, so the slot is ``hash & mask``. Deletion shifts the following run
+they are uniform, so the slot is ``hash % capacity``. Deletion shifts the following run
 back (no tombstones), so lookups never slow down with churn.
 """
 
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Final
 
 __all__ = ["ViewerMultiset"]
 
-_MIN_CAPACITY: Final[int] = 8
+
+def _capacities(first: int, last: int) -> tuple[int, ...]:
+    sizes = [first]
+    while sizes[-1] < last:
+        sizes.append(sizes[-1] * 3 // 2)
+    return tuple(sizes)
+
+
+_CAPACITIES: Final[tuple[int, ...]] = _capacities(8, 1 << 40)  # 8, 12, 18, 27, 40, 60...
+_MIN_CAPACITY: Final[int] = _CAPACITIES[0]
 
 
 class ViewerMultiset:
-    __slots__ = ("_keys", "_mask", "_more", "_size")
+    __slots__ = ("_capacity", "_keys", "_more", "_size")
 
     def __init__(self) -> None:
         self._allocate(_MIN_CAPACITY)
@@ -34,7 +46,7 @@ class ViewerMultiset:
 
     def _allocate(self, capacity: int) -> None:
         self._keys = array("Q", bytes(8 * capacity))
-        self._mask = capacity - 1
+        self._capacity = capacity
 
     def __len__(self) -> int:
         """Distinct viewers."""
@@ -49,13 +61,13 @@ class ViewerMultiset:
 
     def _slot(self, viewer: int) -> int:
         """The slot holding ``viewer``, or the empty slot where it would go."""
-        keys, mask = self._keys, self._mask
-        i = viewer & mask
+        keys, capacity = self._keys, self._capacity
+        i = viewer % capacity
         while True:
             key = keys[i]
             if key == viewer or key == 0:
                 return i
-            i = (i + 1) & mask
+            i = (i + 1) % capacity
 
     def count(self, viewer: int) -> int:
         if not self._keys[self._slot(viewer)]:
@@ -68,8 +80,9 @@ class ViewerMultiset:
         if self._keys[i]:
             self._more[viewer] = self._more.get(viewer, 1) + 1
             return False
-        if (self._size + 1) * 10 > (self._mask + 1) * 7:
-            self._resize((self._mask + 1) * 2)
+        capacity = self._capacity
+        if (self._size + 1) * 10 > capacity * 7:
+            self._resize(_CAPACITIES[bisect_left(_CAPACITIES, capacity) + 1])
             i = self._slot(viewer)
         self._keys[i] = viewer
         self._size += 1
@@ -77,7 +90,7 @@ class ViewerMultiset:
 
     def remove(self, viewer: int) -> bool:
         """Count one view of ``viewer`` less; True when that was its last one."""
-        keys, mask = self._keys, self._mask
+        keys, capacity = self._keys, self._capacity
         i = self._slot(viewer)
         if not keys[i]:
             raise KeyError(viewer)
@@ -92,19 +105,18 @@ class ViewerMultiset:
         # home slot is not cyclically inside (hole, j].
         j = i
         while True:
-            j = (j + 1) & mask
+            j = (j + 1) % capacity
             key = keys[j]
             if key == 0:
                 break
-            home = key & mask
+            home = key % capacity
             if (i < j and (home <= i or home > j)) or (i > j and home <= i and home > j):
                 keys[i] = key
                 i = j
         keys[i] = 0
         self._size -= 1
-        capacity = mask + 1
         if capacity > _MIN_CAPACITY and self._size * 8 < capacity:
-            self._resize(capacity // 2)
+            self._resize(_CAPACITIES[bisect_left(_CAPACITIES, capacity) - 1])
         return True
 
     def _resize(self, capacity: int) -> None:
@@ -113,11 +125,11 @@ class ViewerMultiset:
         # allocator may keep as resident memory after the resize.
         old = self._keys
         self._allocate(capacity)
-        keys, mask = self._keys, self._mask
+        keys = self._keys
         for key in old:
             if not key:
                 continue
-            i = key & mask
+            i = key % capacity
             while keys[i]:
-                i = (i + 1) & mask
+                i = (i + 1) % capacity
             keys[i] = key
