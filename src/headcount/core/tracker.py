@@ -111,6 +111,7 @@ class ViewState(NamedTuple):
 
 
 NEW_VIEW: Final[ViewState] = ViewState(0, None, None, None, None, 0)
+_new_tuple = tuple.__new__
 
 
 def viewer_kind(state: ViewState) -> int:
@@ -178,7 +179,8 @@ def step(state: ViewState, event: ViewEvent, *, first_seen: bool = False) -> Vie
     elif event.mux_viewer_id is not None and kind != VIEWER_USER:
         kind, viewer = VIEWER_COOKIE, viewer_hash(VIEWER_COOKIE, event.mux_viewer_id)
     flags = (flags & ~KIND_MASK) | (kind << KIND_SHIFT)
-    return ViewState(flags, video_id, asset_id, playback_id, live_stream_id, viewer)
+    # tuple.__new__ directly: the NamedTuple's generated __new__ is one more Python call.
+    return _new_tuple(ViewState, (flags, video_id, asset_id, playback_id, live_stream_id, viewer))
 
 
 def accept_sequence(highest: int, seen: int, sequence: int) -> tuple[bool, int, int]:
