@@ -16,7 +16,7 @@ table holds only ids someone is watching.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import ClassVar, Generic, TypeVar
 
 from headcount.core.counters import counter_changes
@@ -99,14 +99,20 @@ class Counters(Generic[K]):
         before_viewer: int,
         after: tuple[K, ...],
         after_viewer: int,
+        touched: Callable[[K, CounterRecord], None] | None = None,
     ) -> tuple[tuple[K, ...], tuple[K, ...]]:
         """One view moves from counting under ``before`` (as ``before_viewer``) to counting
         under ``after`` (as ``after_viewer``); either side may be empty
         (:func:`~headcount.core.counters.counter_changes` decides what is touched). Returns
-        ``(removed, added)``: the keys touched."""
+        ``(removed, added)``: the keys touched. ``touched``, when given, is called once for
+        each of them with its record after the whole transition."""
         removed, added = counter_changes(before, before_viewer, after, after_viewer)
         for key in removed:
-            self.remove(key, before_viewer)
+            record = self.remove(key, before_viewer)
+            if touched is not None and key not in added:  # else once it is added again
+                touched(key, record)
         for key in added:
-            self.add(key, after_viewer)
+            record = self.add(key, after_viewer)
+            if touched is not None:
+                touched(key, record)
         return removed, added

@@ -15,7 +15,6 @@ import logging
 from collections.abc import Iterator
 from typing import Any, Final
 
-from headcount.core.counters import counter_changes
 from headcount.core.ids import ID_TYPES
 from headcount.history.memory import HistoryKey, MemoryHistory, restore_history
 from headcount.history.model import ENVIRONMENT
@@ -95,20 +94,16 @@ class RecordedCounters(Counters[CounterKey]):
         if not self.recording:
             self.transition(before, before_viewer, after, after_viewer)
             return
-        removed, added = counter_changes(before, before_viewer, after, after_viewer)
-        record = self._observe
-        for key in removed:
-            left = self.remove(key, before_viewer)
-            if key not in added:  # else it is recorded once added again
-                record(key, left, now)
-        for key in added:
-            record(key, self.add(key, after_viewer), now)
+        observe = self._observe
+        self.transition(
+            before, before_viewer, after, after_viewer, lambda key, rec: observe(key, rec, now)
+        )
 
     def _observe(self, key: CounterKey, counter: CounterRecord, now: float) -> None:
         """Tell the history the key's counts, as ``counter`` holds them now."""
         assert isinstance(counter, _RecordedRecord)
         views = counter.views
-        viewers = len(counter.viewers) + counter.solo
+        viewers = counter.viewer_count
         history_key, history = counter.history_key, counter.history
         if history_key is not None and history is not None:
             self.history.observe_held(history_key, history, views, viewers, now)
