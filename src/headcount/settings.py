@@ -280,7 +280,8 @@ SETTINGS: tuple[Setting, ...] = (
         click.IntRange(1, 256),
         "Redis live store: sub-keys each counter is split into by viewer, so one hot video "
         "spreads over that many hash slots (a read sums them); the environment's own counter "
-        "gets 8 x as many. At least the number of cluster masters.",
+        "is split as finely as the views (partitions x 64 sub-keys). At least the number of "
+        "cluster masters.",
     ),
     Setting(
         "log_level",

@@ -172,3 +172,19 @@ async def test_a_sweep_whose_counter_step_is_lost_heals_by_lease(
     await store.ingest(ENV, [ev("v2", "hb", 3)], T0 + 35)
     await store.sweep(T0 + 46)
     assert await video(store, T0 + 46) == (1, 1)
+
+
+async def test_a_new_viewer_in_the_same_sub_key_replaces_the_old_one(
+    redis_standalone: RedisServer, open_redis: OpenRedis
+) -> None:
+    """A membership names its viewer: with one sub-key per counter, a view first counted as
+    its own viewer and then given a viewer id moves (remove the old, set the new in one call):
+    never counted twice, and its old viewer is gone."""
+    store = await open_redis(fresh_url(redis_standalone.url), counter_shards=1)
+    await store.ingest(ENV, [ev("v1", "viewstart", 1, starts=True, video_id="vid")], T0)
+    await store.ingest(ENV, [start("v2", viewer="c2")], T0)
+    assert await video(store, T0) == (2, 2)
+    await store.ingest(ENV, [ev("v1", "hb", 2, mux_viewer_id="c2")], T0 + 1)
+    assert await video(store, T0 + 1) == (2, 1)  # one view each, one viewer between them
+    await store.ingest(ENV, [ev("v1", "viewend", 3), ev("v2", "viewend", 2)], T0 + 2)
+    assert await video(store, T0 + 2) == (0, 0)

@@ -6,7 +6,8 @@
   answers here (:meth:`RedisHistory.seen`) — from transitions, refreshes, sweeps and reads,
   never from a heartbeat — and at each sweep (:meth:`RedisHistory.flush`) sends one
   ``history.lua`` call per key seen since: the script keeps each sub-key's last counts (newest
-  stamp wins, so nodes may flush in any order), sums them and records the key's minute and
+  stamp wins, so nodes may flush in any order) and their sums (moved by each change, not
+  added up again: an environment has a sub-key per slot) and records the key's minute and
   peaks (the rules of :mod:`headcount.history.record`, twinned in Lua). One round trip per
   sweep for history, whatever the traffic; a minute's maximum is therefore the highest sum
   seen at a sweep (≤ one sweep interval apart).

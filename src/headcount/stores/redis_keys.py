@@ -7,7 +7,7 @@ Two kinds of records, each with its own hash tag so that a script touches one sl
   them in its compact listpack encoding), a due zset (which sub-partitions may hold a view
   past the liveness window) and a stats hash. The view step and the sweep of a group run in
   ``partition.lua``.
-* **Counter sub-keys** ``<prefix>:{<tag>}:c<content>.<s>`` (and its ``:l``): the memberships
+* **Counter sub-keys** ``<prefix>:{<tag>}:m<content>.<s>`` (and its ``:l``): the memberships
   of one counter key (:func:`headcount.core.identity.content_key`) whose viewer hashes to
   shard ``s`` of ``counter_shards`` (``counter_apply.lua``). A hot video spreads over
   ``counter_shards`` slots, and evenly: the tag of shard ``s`` is one that Redis hashes to the
@@ -16,10 +16,14 @@ Two kinds of records, each with its own hash tag so that a script touches one sl
   equal ranges of slots (as ``redis-cli --cluster create`` makes them) gets an equal share of
   every hot counter, whatever its name hashes to.
 * **The environment's own counter** (every happening view counts under it: the environment's
-  totals and history) holds the whole audience, so it is split wider:
-  ``environment_shards = counter_shards x`` :data:`ENVIRONMENT_SHARD_FACTOR` sub-keys, over
-  as many slots. A viewer's environment shard is its viewer hash modulo that, as its content
-  shard is the hash modulo ``counter_shards``: one viewer, one sub-key, exact sums.
+  totals and history) holds the whole audience, so it is split as finely as the views are:
+  ``environment_shards = partitions x subpartitions`` sub-keys (16,384 by default, one per
+  slot), so that its sub-keys stay in Redis's compact listpack encoding as long as the
+  views' own records do (up to ~2 M views of one environment; past that both grow into
+  hashtables). A viewer's environment shard is its viewer hash modulo that, as its content
+  shard is the hash modulo ``counter_shards``: one viewer, one sub-key, exact sums. Nothing
+  reads that counter whole: its history record keeps the sums of what its sub-keys answered
+  (``history.lua``).
 
 Nothing on a request path lists keys (no ``KEYS``, no ``SCAN``): every name is computed.
 """
@@ -36,7 +40,6 @@ from headcount.core.ids import ID_TYPES
 
 __all__ = [
     "DEFAULT_PREFIX",
-    "ENVIRONMENT_SHARD_FACTOR",
     "KeyLayout",
     "Location",
     "check_prefix",
@@ -44,11 +47,6 @@ __all__ = [
 ]
 
 DEFAULT_PREFIX: Final = "hc"
-# The environment's counter has this many times the sub-keys of a content id's: it holds every
-# view (at 30 M views and 8 x 8 = 64 sub-keys, ~470,000 memberships each, on 64 slots rather
-# than 8 of a cluster's masters), and its history sums what its sub-keys answered, so the
-# factor stays small enough for one flush to carry them all.
-ENVIRONMENT_SHARD_FACTOR: Final = 8
 
 Location = tuple[int, int]  # (partition group, sub-partition)
 
@@ -111,7 +109,7 @@ class KeyLayout:
         self.partitions = partitions
         self.subpartitions = subpartitions
         self.counter_shards = counter_shards
-        self.environment_shards = counter_shards * ENVIRONMENT_SHARD_FACTOR
+        self.environment_shards = partitions * subpartitions  # see the module's docstring
         _slot_tags()  # built now, at start, not on the first request that needs one
         # Names built once: the hot path only indexes these lists.
         self._groups = [
@@ -147,5 +145,8 @@ class KeyLayout:
         """(membership hash, lease zset) of one counter sub-key, in the slot of its shard of
         ``shards`` (``counter_shards``; ``environment_shards`` for an environment's own key)."""
         slot = content + shard * REDIS_CLUSTER_HASH_SLOTS // (shards or self.counter_shards)
-        name = f"{self.prefix}:{{{slot_tag(slot)}}}:c{content:015x}.{shard}"
+        # 'm': memberships that name their viewer. The earlier layout's 'c' keys (keyed by view
+        # alone) are never read by this one and expire by their TTL; refreshes fill the new
+        # keys within half a liveness window.
+        name = f"{self.prefix}:{{{slot_tag(slot)}}}:m{content:015x}.{shard}"
         return name, name + ":l"

@@ -50,7 +50,9 @@ def _ids(packed: bytes) -> tuple[bytes, ...]:
 
 def _viewer(view: bytes, viewer: bytes) -> tuple[bytes, int]:
     """(viewer field, hash) of a view's identity: its viewer hash, or the view itself when no
-    viewer id is known (then distinct from every other by definition)."""
+    viewer id is known (then distinct from every other by definition). A membership is the
+    view and this field (``counter_apply.lua``): removing one names the viewer it was set
+    with, which the change carries (its old viewer)."""
     if viewer == NONE:
         return b"s" + view, int.from_bytes(view, "little")
     return b"w" + viewer, int.from_bytes(viewer, "little")
@@ -77,9 +79,9 @@ def membership_commands(
         # setting one again only renews its lease, and the view's refresh clock restarts
         # with this change (partition.lua), so all of them must be renewed now.
         if removed:
-            _, hashed = _viewer(view, old_viewer)
+            field, hashed = _viewer(view, old_viewer)
             for content in removed:
-                add(content, old_ids[_ENVIRONMENT], hashed, b"-" + view)
+                add(content, old_ids[_ENVIRONMENT], hashed, b"-" + view + field)
         if after:
             field, hashed = _viewer(view, new_viewer)
             for content in after:

@@ -3,9 +3,11 @@
 -- cases through both).
 --
 -- KEYS[1] hash: 's'..shard -> 'views viewers stamp' (the counter sub-keys' counts as a node
---         last read them, newest stamp wins), and the record: v, u (counts now), at (when they
---         last changed), lm (last minute written), pv, pva, pu, pua (peaks and when), n (the
---         key's name, 'environment\0id_type\0id', once a node that knows it wrote it)
+--         last read them, newest stamp wins), 'sv' and 'su' (their sums, kept as they change:
+--         an environment's own key has a sub-key per slot, too many to add up on every call),
+--         and the record: v, u (counts now), at (when they last changed), lm (last minute
+--         written), pv, pva, pu, pua (peaks and when), n (the key's name,
+--         'environment\0id_type\0id', once a node that knows it wrote it)
 -- KEYS[2] string: a ring of ARGV[3] minutes, 20 bytes each ('<I4I4I4I4I4': minute, views,
 --         viewers, max views, max viewers), slot = minute mod ring
 -- ARGV[1] now  ARGV[2] retention (s)  ARGV[3] ring slots  ARGV[4] name ('' unknown)
@@ -19,29 +21,37 @@ local slots = tonumber(ARGV[3])
 local ENTRY = '<I4I4I4I4I4'
 
 if ARGV[4] ~= '' then redis.call('HSET', h, 'n', ARGV[4]) end
+local FIELDS = {'v', 'u', 'lm', 'pv', 'pva', 'pu', 'pua', 'n', 'sv', 'su'}
+local got = redis.call('HMGET', h, unpack(FIELDS))
+local rec = {}
+for i, k in ipairs(FIELDS) do rec[k] = got[i] or nil end
+local views, viewers = tonumber(rec.sv), tonumber(rec.su)
+if views == nil then  -- a record from before the sums were kept: add its sub-keys up once
+  views, viewers = 0, 0
+  local all = redis.call('HGETALL', h)
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 1) == 's' and all[i] ~= 'sv' and all[i] ~= 'su' then
+      local v, u = string.match(all[i + 1], '(%S+) (%S+)')
+      views, viewers = views + tonumber(v), viewers + tonumber(u)
+    end
+  end
+end
 for i = 5, #ARGV, 4 do
   local field = 's' .. ARGV[i]
   local old = redis.call('HGET', h, field)
-  local newer = true
+  local newer, old_v, old_u = true, 0, 0
   if old then
-    local stamp = string.match(old, '%S+ %S+ (%S+)')
-    newer = tonumber(stamp) <= tonumber(ARGV[i + 3])
+    local v, u, stamp = string.match(old, '(%S+) (%S+) (%S+)')
+    newer, old_v, old_u = tonumber(stamp) <= tonumber(ARGV[i + 3]), tonumber(v), tonumber(u)
   end
-  if newer then redis.call('HSET', h, field, ARGV[i + 1] .. ' ' .. ARGV[i + 2] .. ' ' .. ARGV[i + 3]) end
+  if newer then
+    redis.call('HSET', h, field, ARGV[i + 1] .. ' ' .. ARGV[i + 2] .. ' ' .. ARGV[i + 3])
+    views = views + tonumber(ARGV[i + 1]) - old_v
+    viewers = viewers + tonumber(ARGV[i + 2]) - old_u
+  end
 end
+redis.call('HSET', h, 'sv', views, 'su', viewers)
 
-local all = redis.call('HGETALL', h)
-local rec = {}
-local views, viewers = 0, 0
-for i = 1, #all, 2 do
-  local k, value = all[i], all[i + 1]
-  if string.sub(k, 1, 1) == 's' then
-    local v, u = string.match(value, '(%S+) (%S+)')
-    views, viewers = views + tonumber(v), viewers + tonumber(u)
-  else
-    rec[k] = value
-  end
-end
 local ttl = math.floor(1000 * retention) + 60000
 redis.call('PEXPIRE', h, ttl)
 if redis.call('EXISTS', ring) == 1 then redis.call('PEXPIRE', ring, ttl) end
