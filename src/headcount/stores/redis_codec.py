@@ -106,7 +106,7 @@ class EventPacker:
     calls (mux-embed repeats video_id in every event, and popular videos in every request);
     it is bounded by :data:`MAX_REMEMBERED` and emptied when full."""
 
-    __slots__ = ("_environment", "_environment_id", "_hashes", "_last_ids", "_last_tail", "_names")
+    __slots__ = ("_environment", "_environment_id", "_hashes", "_last_raw", "_last_tail", "_names")
 
     def __init__(
         self,
@@ -119,7 +119,8 @@ class EventPacker:
         self._hashes: dict[tuple[str, str, str], bytes] = {} if hashes is None else hashes
         self._names = names
         self._environment = self._content(ENVIRONMENT, environment_id)
-        self._last_ids: tuple[bytes, ...] = ()
+        # The last event's ids as it carried them, and what they packed to.
+        self._last_raw: tuple[str | None, ...] | None = None
         self._last_tail: tuple[int, bytes] = (0, b"")
 
     def _content(self, id_type: str, value: str | None) -> bytes:
@@ -138,17 +139,32 @@ class EventPacker:
         return hashed
 
     def pack(self, view: bytes, pair: int, event: ViewEvent) -> bytes:
-        fields = 0
         sequence = event.sequence
-        if sequence is not None:
-            fields |= FIELD_SEQUENCE
-        source_playback = NONE
+        fields = 0 if sequence is None else FIELD_SEQUENCE
+        raw = (
+            event.video_id,
+            event.asset_id,
+            event.playback_id,
+            event.live_stream_id,
+            event.source_url,
+            event.viewer_user_id,
+            event.mux_viewer_id,
+        )
+        if raw != self._last_raw:  # a batch's events mostly repeat their view's ids
+            self._last_raw = raw
+            self._last_tail = self._tail(event)
+        present, tail = self._last_tail
         if event.source_url is not None:
             fields |= FIELD_SOURCE
-            source_playback = self._content(
-                "playback_id", playback_id_from_source_url(event.source_url)
-            )
+        effects = tracker.event_effects(event)
+        return EVENT.struct.pack(view, pair, effects, fields, sequence or 0, present) + tail
+
+    def _tail(self, event: ViewEvent) -> tuple[int, bytes]:
+        """The ids bitmask and the 8-byte hashes of the ids ``event`` carries."""
         content = self._content
+        source_playback = NONE
+        if event.source_url is not None:
+            source_playback = content("playback_id", playback_id_from_source_url(event.source_url))
         ids = (  # in the order of EVENT_IDS
             content("video_id", event.video_id),
             content("asset_id", event.asset_id),
@@ -159,16 +175,11 @@ class EventPacker:
             _viewer(VIEWER_COOKIE, event.mux_viewer_id),
             self._environment,
         )
-        if ids != self._last_ids:  # a batch's events mostly repeat their view's ids
-            self._last_ids = ids
-            present = 0
-            for bit, value in enumerate(ids):
-                if value != NONE:
-                    present |= 1 << bit
-            self._last_tail = present, b"".join(value for value in ids if value != NONE)
-        present, tail = self._last_tail
-        effects = tracker.event_effects(event)
-        return EVENT.struct.pack(view, pair, effects, fields, sequence or 0, present) + tail
+        present = 0
+        for bit, value in enumerate(ids):
+            if value != NONE:
+                present |= 1 << bit
+        return present, b"".join(value for value in ids if value != NONE)
 
 
 def _viewer(kind: int, value: str | None) -> bytes:
