@@ -18,9 +18,11 @@ Cluster (DESIGN.md "Scale-out"; key layout in :mod:`headcount.stores.redis_keys`
   is one and a half windows (:data:`~headcount.stores.redis_memberships.LEASE`: it must outlive
   the view's own liveness, or a healthy view would lapse between two refreshes); it is what is
   left for the rare stale membership neither covers (a lost change of ids, or a lost sweep).
-  Counts are never negative (a membership is there or not) and never double (one membership per
-  view per sub-key). Leases lapse by the clock of the last sweep (``updated_at``), not of the
-  read: between two sweeps nothing moves, as with the memory store.
+  Counts are never negative (a membership is there or not), and a re-sent or refreshed
+  membership never counts twice (one membership per view and viewer per sub-key); a view counts
+  twice only while a lost change of its viewer waits for the old membership's lease. Leases
+  lapse by the clock of the last sweep (``updated_at``), not of the read: between two sweeps
+  nothing moves, as with the memory store.
 * **Reads** of one counter key sum its ``counter_shards`` sub-keys, and a node keeps each
   answer for half the snapshot interval (:data:`READ_CACHE`): readers cost Redis two reads per
   id per node per interval, however many browsers poll. While Redis cannot be reached, a node
