@@ -4,10 +4,12 @@ with the same :func:`~headcount.history.record.read`."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 import redis.asyncio as redis_asyncio
+from redis.asyncio import Redis
 
 from headcount.history.record import KeyHistory, Reading, observe, read
 from headcount.history.redis import RING, history_from_redis
@@ -90,62 +92,60 @@ async def test_lua_records_as_the_core_does(case: Case, redis_standalone: RedisS
         await client.aclose()
 
 
-async def test_the_newest_counts_of_a_sub_key_win(redis_standalone: RedisServer) -> None:
-    """Two nodes flush the same sub-key out of order: the older answer does not overwrite."""
+@pytest.fixture
+async def history_redis(redis_standalone: RedisServer) -> AsyncIterator[Redis]:
+    """A client of the suite's Redis with ``history.lua`` loaded, closed after the test."""
     client = redis_asyncio.Redis.from_url(redis_standalone.url)
     try:
-        layout = KeyLayout(new_key_prefix(), partitions=1, subpartitions=1, counter_shards=2)
         await client.script_load(HISTORY.source)
-        keys = layout.history(9)
-        args = (T0 + 2, 3600, 120, "e\0video_id\0v")
-        first = await client.execute_command(
-            *HISTORY.command(keys, (*args, 0, 5, 5, T0 + 1.5, 1, 2, 1, T0 + 1.5))
-        )
-        late = await client.execute_command(*HISTORY.command(keys, (*args, 0, 3, 3, T0 + 1.0)))
-        assert first[:2] == late[:2] == [7, 6]
-        assert late[2] == b"e\0video_id\0v"
+        yield client
     finally:
         await client.aclose()
 
 
-async def test_sums_follow_each_sub_key_without_adding_them_all_up(
-    redis_standalone: RedisServer,
-) -> None:
+def _layout() -> KeyLayout:
+    return KeyLayout(new_key_prefix(), partitions=1, subpartitions=1, counter_shards=1)
+
+
+async def test_the_newest_counts_of_a_sub_key_win(history_redis: Redis) -> None:
+    """Two nodes flush the same sub-key out of order: the older answer does not overwrite."""
+    client = history_redis
+    keys = _layout().history(9)
+    args = (T0 + 2, 3600, 120, "e\0video_id\0v")
+    first = await client.execute_command(
+        *HISTORY.command(keys, (*args, 0, 5, 5, T0 + 1.5, 1, 2, 1, T0 + 1.5))
+    )
+    late = await client.execute_command(*HISTORY.command(keys, (*args, 0, 3, 3, T0 + 1.0)))
+    assert first[:2] == late[:2] == [7, 6]
+    assert late[2] == b"e\0video_id\0v"
+
+
+async def test_sums_follow_each_sub_key_without_adding_them_all_up(history_redis: Redis) -> None:
     """An environment's key has a sub-key per slot: each call moves the kept sums by what its
     sub-keys changed, and the answer is the sum over every sub-key ever answered."""
-    client = redis_asyncio.Redis.from_url(redis_standalone.url)
-    try:
-        layout = KeyLayout(new_key_prefix(), partitions=1, subpartitions=1, counter_shards=1)
-        await client.script_load(HISTORY.source)
-        keys = layout.history(11)
-        args = (T0 + 5, 3600, 120, "")
-        spread: list[object] = []
-        for shard in range(1000):
-            spread += [shard, 1, 1, T0 + 1]
-        assert (await client.execute_command(*HISTORY.command(keys, (*args, *spread))))[:2] == [
-            1000,
-            1000,
-        ]
-        # Sub-key 3 loses its view, sub-key 4 gains two (one viewer), a late answer of 5 is
-        # older than what it holds: 1000 - 1 + 2 views, 1000 - 1 viewers.
-        moved = (3, 0, 0, T0 + 2, 4, 3, 1, T0 + 2, 5, 9, 9, T0 + 0.5)
-        answer = await client.execute_command(*HISTORY.command(keys, (*args, *moved)))
-        assert answer[:2] == [1001, 999]
-        assert await client.hmget(keys[0], "v", "u", "sv", "su") == [b"1001", b"999"] * 2
-    finally:
-        await client.aclose()
+    client = history_redis
+    keys = _layout().history(11)
+    args = (T0 + 5, 3600, 120, "")
+    spread: list[object] = []
+    for shard in range(1000):
+        spread += [shard, 1, 1, T0 + 1]
+    assert (await client.execute_command(*HISTORY.command(keys, (*args, *spread))))[:2] == [
+        1000,
+        1000,
+    ]
+    # Sub-key 3 loses its view, sub-key 4 gains two (one viewer), a late answer of 5 is
+    # older than what it holds: 1000 - 1 + 2 views, 1000 - 1 viewers.
+    moved = (3, 0, 0, T0 + 2, 4, 3, 1, T0 + 2, 5, 9, 9, T0 + 0.5)
+    answer = await client.execute_command(*HISTORY.command(keys, (*args, *moved)))
+    assert answer[:2] == [1001, 999]
+    assert await client.hmget(keys[0], "v", "u", "sv", "su") == [b"1001", b"999"] * 2
 
 
-async def test_a_record_without_sums_is_added_up_once(redis_standalone: RedisServer) -> None:
+async def test_a_record_without_sums_is_added_up_once(history_redis: Redis) -> None:
     """A record written before the sums were kept (sub-key fields only) is added up on its
     first call, then moved as usual."""
-    client = redis_asyncio.Redis.from_url(redis_standalone.url)
-    try:
-        layout = KeyLayout(new_key_prefix(), partitions=1, subpartitions=1, counter_shards=1)
-        await client.script_load(HISTORY.source)
-        record, ring = layout.history(12)
-        await client.hset(record, mapping={"s0": f"4 3 {T0}", "s1": f"2 2 {T0}", "v": 6, "u": 5})
-        args = (T0 + 5, 3600, 120, "", 1, 1, 1, T0 + 1)
-        assert (await client.execute_command(*HISTORY.command((record, ring), args)))[:2] == [5, 4]
-    finally:
-        await client.aclose()
+    client = history_redis
+    record, ring = _layout().history(12)
+    await client.hset(record, mapping={"s0": f"4 3 {T0}", "s1": f"2 2 {T0}", "v": 6, "u": 5})
+    args = (T0 + 5, 3600, 120, "", 1, 1, 1, T0 + 1)
+    assert (await client.execute_command(*HISTORY.command((record, ring), args)))[:2] == [5, 4]
