@@ -1,81 +1,66 @@
-"""The packed event ``partition.lua`` reads: its head, then the ids it carries in the order of
-``EVENT_IDS`` (the Lua script takes that order from the same tuple). Packing an event whose
-ids are all different and reading it back by ``EVENT_IDS`` proves :class:`EventPacker` writes
-each id where the script looks for it."""
+"""The packed view state: what the node writes (``pack_state``), what it reads back
+(``unpack_state``) and the ids a change carries (``ContentHashes.ids``). The sweep reads the
+same bytes in Lua with the format generated from the same field list
+(``tests/stores/test_redis_views.py`` sweeps a view with every id through a real Redis)."""
 
 from __future__ import annotations
 
-from headcount.core.events import ViewEvent, playback_id_from_source_url
-from headcount.core.identity import VIEWER_COOKIE, VIEWER_USER, content_key, viewer_hash
+from headcount.core.identity import content_key
+from headcount.core.tracker import ENDED, STARTED, ViewState
 from headcount.history.model import ENVIRONMENT
 from headcount.stores.redis_codec import (
-    EVENT,
-    EVENT_IDS,
-    FIELD_SEQUENCE,
-    FIELD_SOURCE,
-    EventPacker,
+    NONE,
+    STATE,
+    ContentHashes,
+    pack_state,
     to8,
+    unpack_state,
 )
 
 ENV = "env-codec"
-VIEW = to8(12345)
-SOURCE = "https://stream.mux.com/PBsourceXYZ.m3u8"
 
 
-def _read(packed: bytes) -> tuple[tuple[object, ...], dict[str, bytes]]:
-    head = EVENT.struct.unpack_from(packed)
-    at = EVENT.struct.size
-    ids: dict[str, bytes] = {}
-    present = head[EVENT.names.index("ids")]
-    for bit, name in enumerate(EVENT_IDS):
-        if present & (1 << bit):
-            ids[name] = packed[at : at + 8]
-            at += 8
-    assert at == len(packed), "bytes left over after the ids the head names"
-    return head, ids
+def _hash(id_type: str, value: str) -> bytes:
+    return to8(content_key(ENV, id_type, value))
 
 
-def test_every_id_lands_where_the_script_reads_it() -> None:
-    event = ViewEvent(
-        name="viewstart",
-        view_id="v",
-        sequence=7,
-        video_id="vid",
-        asset_id="asset",
-        playback_id="pb",
-        live_stream_id="live",
-        source_url=SOURCE,
-        viewer_user_id="user",
-        mux_viewer_id="cookie",
+def test_a_state_comes_back_as_it_was_packed_with_its_ids_as_hashes() -> None:
+    hashes = ContentHashes(ENV)
+    state = ViewState(STARTED | ENDED, "vid", "asset", "pb", "live", 2**63 + 5)
+    seen = (1 << 63) | (1 << 32) | 1  # both halves of the bitmap
+    packed = pack_state(hashes.ids(state), state, 4_000_000_000, seen, 1_800_000_000.9, 65_537)
+    assert len(packed) == STATE.struct.size + 5 * 8
+    back, highest, back_seen, refreshed, writes = unpack_state(packed)
+    assert (highest, back_seen, refreshed, writes) == (4_000_000_000, seen, 1_800_000_000, 1)
+    assert back == ViewState(
+        STARTED | ENDED,
+        _hash("video_id", "vid"),  # type: ignore[arg-type]  # Redis keeps hashes, not names
+        _hash("asset_id", "asset"),  # type: ignore[arg-type]
+        _hash("playback_id", "pb"),  # type: ignore[arg-type]
+        _hash("live_stream_id", "live"),  # type: ignore[arg-type]
+        2**63 + 5,
     )
-    head, ids = _read(EventPacker(ENV).pack(VIEW, 3, event))
-    source_playback = playback_id_from_source_url(SOURCE)
-    assert source_playback is not None
-    assert ids == {
-        "video": to8(content_key(ENV, "video_id", "vid")),
-        "asset": to8(content_key(ENV, "asset_id", "asset")),
-        "playback": to8(content_key(ENV, "playback_id", "pb")),
-        "live": to8(content_key(ENV, "live_stream_id", "live")),
-        "source_playback": to8(content_key(ENV, "playback_id", source_playback)),
-        "user": to8(viewer_hash(VIEWER_USER, "user")),
-        "cookie": to8(viewer_hash(VIEWER_COOKIE, "cookie")),
-        "env": to8(content_key(ENV, ENVIRONMENT, ENV)),
-    }
-    fields = dict(zip(EVENT.names, head, strict=True))
-    assert (fields["view"], fields["pair"], fields["sequence"]) == (VIEW, 3, 7)
-    assert fields["fields"] == FIELD_SEQUENCE | FIELD_SOURCE
+    # Read back, its ids are the same as the names they were packed from.
+    assert hashes.ids(back) == hashes.ids(state)
 
 
-def test_an_absent_id_takes_no_room_and_a_repeated_view_repeats_its_ids() -> None:
-    packer = EventPacker(ENV)
-    bare = ViewEvent(name="hb", view_id="v")
-    _, ids = _read(packer.pack(VIEW, 0, bare))
-    assert set(ids) == {"env"}  # every event counts under its environment
-    first = packer.pack(VIEW, 0, ViewEvent(name="hb", view_id="v", video_id="a"))
-    second = packer.pack(VIEW, 0, ViewEvent(name="hb", view_id="v", video_id="b"))
-    assert _read(first)[1]["video"] == to8(content_key(ENV, "video_id", "a"))
-    assert _read(second)[1]["video"] == to8(content_key(ENV, "video_id", "b"))
-    # A source that is not a Mux URL: the field is set and no derived playback id follows.
-    head, ids = _read(packer.pack(VIEW, 0, ViewEvent(name="hb", view_id="v", source_url="x")))
-    assert "source_playback" not in ids
-    assert dict(zip(EVENT.names, head, strict=True))["fields"] == FIELD_SOURCE
+def test_ids_are_in_state_order_with_the_environment_last_and_absent_ones_take_no_room() -> None:
+    hashes = ContentHashes(ENV)
+    state = ViewState(STARTED, None, None, "pb", None, 0)
+    ids = hashes.ids(state)
+    environment = _hash(ENVIRONMENT, ENV)
+    assert ids == NONE + NONE + _hash("playback_id", "pb") + NONE + environment
+    packed = pack_state(ids, state, 1, 1, 0, 0)
+    assert packed[STATE.struct.size :] == _hash("playback_id", "pb") + environment
+    back = unpack_state(packed)[0]
+    assert (back.video_id, back.playback_id, back.viewer) == (None, _hash("playback_id", "pb"), 0)
+
+
+def test_names_are_remembered_both_ways_and_forgotten_when_full() -> None:
+    remembered: dict[tuple[str, str, str], bytes] = {}
+    names: dict[bytes, tuple[str, str, str]] = {}
+    hashes = ContentHashes(ENV, remembered, names)
+    hashed = hashes.content("video_id", "vid")
+    assert remembered[(ENV, "video_id", "vid")] == hashed
+    assert names[hashed] == (ENV, "video_id", "vid")
+    assert hashes.content("video_id", "vid") is hashed  # the same object: not hashed again

@@ -96,9 +96,10 @@ async def test_sweeps_and_heartbeats_cost_what_changed(
     private_redis.call("CONFIG", "RESETSTAT")
     await store.ingest(ENV, [ev(stayers[0], "hb", 2, video_id="vid")], T0 + 20)
     heartbeat = command_calls(private_redis.port)
-    # One partition script, and inside it a handful of commands on the view's own records.
-    assert heartbeat["evalsha"] == 1
-    assert sum(heartbeat.values()) - heartbeat["config|resetstat"] <= 8, heartbeat
+    heartbeat.pop("config|resetstat")
+    # The node stepped the view it wrote last (no read); one write script, and inside it the
+    # view's own records: its state compared and set, its last-seen time.
+    assert heartbeat == {"evalsha": 1, "hget": 1, "hset": 1, "zadd": 1}
     for i in range(0, len(stayers), 100):
         await store.ingest(ENV, [ev(v, "hb", 2) for v in stayers[i : i + 100]], T0 + 20)
 

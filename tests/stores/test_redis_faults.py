@@ -14,7 +14,7 @@ import pytest
 
 from headcount.errors import StoreUnavailable, error_response
 from headcount.stores.live import Counts, LiveStats
-from headcount.stores.redis_lua import COUNTER, PARTITION
+from headcount.stores.redis_lua import COUNTER, PARTITION, WRITE
 from tests.redis_cluster import CLUSTER_SLOTS, RedisCluster
 from tests.redis_servers import RedisServer
 from tests.stores.redis_kit import DEADLINE, ENV, T0, WINDOW, OpenRedis, ev, fresh_url, start, video
@@ -110,7 +110,8 @@ async def test_a_redis_restarted_empty_is_refilled_by_heartbeats(
     await store.ingest(ENV, [start(v, viewer=f"c{i}") for i, v in enumerate(views)], T0)
     assert await video(store, T0) == (4, 4)
     private_redis.restart()  # no persistence: no data, and no scripts
-    assert private_redis.call("SCRIPT", "EXISTS", PARTITION.sha, COUNTER.sha) == [0, 0]
+    scripts = (WRITE.sha, PARTITION.sha, COUNTER.sha)
+    assert private_redis.call("SCRIPT", "EXISTS", *scripts) == [0, 0, 0]
     assert await video(store, T0 + 1) == (0, 0)
 
     # mux-embed keeps sending heartbeats (view id, video id, sequence number only): each is
@@ -118,7 +119,7 @@ async def test_a_redis_restarted_empty_is_refilled_by_heartbeats(
     # reconnects and reloads its scripts by itself.
     result = await store.ingest(ENV, [ev(v, "hb", 5, video_id="vid") for v in views], T0 + 10)
     assert (result.applied, result.duplicates) == (4, 0)
-    assert private_redis.call("SCRIPT", "EXISTS", PARTITION.sha, COUNTER.sha) == [1, 1]
+    assert private_redis.call("SCRIPT", "EXISTS", *scripts) == [1, 1, 1]
     assert await video(store, T0 + 10) == (4, 4)  # each its own viewer until its ids come
     assert await store.stats() == LiveStats(views=4, happening=4)
     await store.ingest(

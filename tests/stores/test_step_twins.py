@@ -1,13 +1,14 @@
-"""The tracker's rules are written once (``headcount.core.tracker``); the Redis adapter runs
-them again in Lua (``partition.lua``). One table of cases (``tests/stores/step_cases.py``) proves
-the twins agree. Every case runs, independently, through
+"""The tracker's rules are written once (``headcount.core.tracker``); both live stores apply
+them with rules of their own around them (the liveness window, sequence numbers, the Redis
+store's packed states and compare-and-set writes, its sweep in Lua). One table of cases
+(``tests/stores/step_cases.py``) proves they agree. Every case runs, independently, through
 
 * ``core``: the pure core alone — :func:`~headcount.core.tracker.step`,
   :func:`~headcount.core.tracker.accept_sequence`, :func:`~headcount.core.tracker.is_happening`,
   :func:`~headcount.core.tracker.counter_ids` — with the liveness rule as the memory store
   applies it (a view silent for more than the window is gone: a sweep drops it, an event
   starts a new one);
-* ``lua``: the Redis adapter on a real standalone Redis (ingest, then counts and stats);
+* ``redis``: the Redis adapter on a real standalone Redis (ingest, then counts and stats);
 * ``memory``: the memory adapter (the other user of the core),
 
 and each result is compared to the case's own expected values, never to another twin's.

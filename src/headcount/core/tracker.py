@@ -75,9 +75,9 @@ SEQUENCE_MEMORY: Final[int] = 64
 _SEEN_MASK: Final[int] = (1 << SEQUENCE_MEMORY) - 1
 
 # What an event does to a view's flags, as bits: :func:`event_effects` classifies an event
-# once, and :func:`step` applies the bits. The Redis adapter's Lua twin of ``step`` is handed
-# the same bits (so the name tables live only here); one table of cases runs both
-# (tests/stores/test_step_twins.py).
+# once, and :func:`step` applies the bits. Both live stores run these rules (the Redis one on
+# its nodes, headcount.stores.redis_views); one table of cases runs them through the core and
+# both stores (tests/stores/test_step_twins.py).
 EFFECT_STARTS: Final[int] = 1  # `viewstart`, or any event carrying `view_start`
 EFFECT_RESUMES: Final[int] = 2  # starts the view too, and un-pauses it
 EFFECT_LEAVES: Final[int] = 4  # pauses

@@ -1,13 +1,13 @@
-"""The Redis store's wire between Python and its Lua scripts: packed events and view states.
+"""The Redis store's view states: packed by the node, kept by Redis, read by its sweep.
 
-An event goes to ``partition.lua`` as one packed string (``struct``, read by Lua's ``struct``
-library): a fixed head (the view, which KEYS pair holds it, the tracker's ``EFFECT_*`` bits for
-it (:func:`headcount.core.tracker.event_effects`, so event names are classified only in
-Python), its fields and sequence number, and a bit per id it carries), then 8 bytes for each id
-it carries, in the order of :data:`EVENT_IDS`. An absent id takes no room and no work in Lua
-(most events carry three or four of the eight). Both layouts are declared once, here, as a
-list of fields; the Python ``struct`` format and the Lua one are generated from it, and so are
-the constants the Lua script uses (:func:`render_script` fills them in).
+A view's state is one packed string (``struct``; Lua's ``struct`` library reads it in the
+sweep): a fixed head (flags, the sequence bitmap, the viewer, when its counter memberships were
+last set, a bit per id it has), then 8 bytes for each id it has, in the order of
+:data:`STATE_IDS`. Redis keeps no names: an id is the 8-byte hash of its counter key
+(:func:`headcount.core.identity.content_key`), and :class:`ContentHashes` makes them. The
+layout is declared once, here, as a list of fields; the Python ``struct`` format and the Lua
+one are generated from it, and so are the constants the Lua script uses (:func:`render_script`
+fills them in).
 """
 
 from __future__ import annotations
@@ -18,33 +18,33 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Final
 
-from headcount.core import identity, tracker
-from headcount.core.events import ViewEvent, playback_id_from_source_url
-from headcount.core.identity import VIEWER_COOKIE, VIEWER_USER, content_key, viewer_hash
+from headcount.core import tracker
+from headcount.core.identity import content_key
+from headcount.core.tracker import ViewState
 from headcount.history.model import ENVIRONMENT
 
 __all__ = [
-    "EVENT",
-    "EVENT_IDS",
-    "FIELD_SEQUENCE",
-    "FIELD_SOURCE",
     "MAX_REMEMBERED",
     "NONE",
     "STATE",
     "STATE_IDS",
-    "EventPacker",
+    "ContentHashes",
+    "pack_state",
     "render_script",
     "to8",
+    "unpack_state",
 ]
 
 NONE: Final = bytes(8)  # an absent id, or "the view is its own viewer"
 
-# Bits of an event's `fields` byte.
-FIELD_SEQUENCE: Final = 1  # it carries a view_sequence_number
-FIELD_SOURCE: Final = 2  # it carries a video_source_url (its derived playback id may be NONE)
-
 # (Python struct code, Lua struct code) by kind of field.
-_CODES: Final = {"u8": ("B", "B"), "u32": ("I", "I4"), "h8": ("8s", "c8"), "f64": ("d", "d")}
+_CODES: Final = {
+    "u8": ("B", "B"),
+    "u16": ("H", "I2"),
+    "u32": ("I", "I4"),
+    "h8": ("8s", "c8"),
+    "f64": ("d", "d"),
+}
 
 
 class _Layout:
@@ -54,30 +54,6 @@ class _Layout:
         self.lua = "<" + "".join(_CODES[kind][1] for _, kind in fields)
         self.struct = struct.Struct(self.python)
 
-
-EVENT: Final = _Layout(
-    ("view", "h8"),
-    ("pair", "u8"),  # which KEYS pair (sub-partition) of the call holds the view
-    ("effects", "u8"),
-    ("fields", "u8"),
-    ("sequence", "u32"),
-    ("ids", "u8"),  # bit i set: the i-th of EVENT_IDS follows (8 bytes each, in order)
-)
-# The ids an event may carry. playback is an explicit playback_id only; source_playback is
-# derived from video_source_url (see FIELD_SOURCE: with the field set and no source_playback,
-# the source is not a Mux URL). env is the environment's own counter key (id type
-# "environment"): every happening view counts under it, so the environment's totals and
-# history need no scan.
-EVENT_IDS: Final = (
-    "video",
-    "asset",
-    "playback",
-    "live",
-    "source_playback",
-    "user",
-    "cookie",
-    "env",
-)
 
 # A view's packed state: this fixed head, then 8 bytes for each content id it has, in the
 # order of STATE_IDS (bit i of ``ids`` set: the i-th is there). Absent ids take no room: most
@@ -89,9 +65,18 @@ STATE: Final = _Layout(
     ("seen_hi", "u32"),
     ("viewer", "h8"),
     ("refreshed", "u32"),  # when its counter memberships were last set (whole seconds)
+    # Moved by every write (modulo 2**16), so that a state a node knows is the one Redis holds
+    # only if no other node wrote the view since (view_write.lua compares the states alone).
+    ("writes", "u16"),
     ("ids", "u8"),
 )
+# The ids of a state, in ViewState's order, then env: the environment's own counter key (id
+# type "environment"): every happening view counts under it, so the environment's totals and
+# history need no scan.
 STATE_IDS: Final = ("video", "asset", "playback", "live", "env")
+_ID_TYPES: Final = ("video_id", "asset_id", "playback_id", "live_stream_id")
+_HEAD: Final = STATE.struct
+_LOW32: Final = 0xFFFFFFFF
 
 
 def to8(value: int) -> bytes:
@@ -101,12 +86,12 @@ def to8(value: int) -> bytes:
 MAX_REMEMBERED: Final = 100_000  # content-id hashes a store keeps between requests
 
 
-class EventPacker:
-    """Packs the events of one environment. ``hashes`` remembers content-id hashes across
-    calls (mux-embed repeats video_id in every event, and popular videos in every request);
-    it is bounded by :data:`MAX_REMEMBERED` and emptied when full."""
+class ContentHashes:
+    """The 8-byte counter-key hashes of one environment's content ids. ``hashes`` remembers
+    them across calls (mux-embed repeats video_id in every event, and popular videos in every
+    request); it is bounded by :data:`MAX_REMEMBERED` and emptied when full."""
 
-    __slots__ = ("_environment", "_environment_id", "_hashes", "_last_raw", "_last_tail", "_names")
+    __slots__ = ("_environment_id", "_hashes", "_names", "environment")
 
     def __init__(
         self,
@@ -118,14 +103,9 @@ class EventPacker:
         self._environment_id = environment_id
         self._hashes: dict[tuple[str, str, str], bytes] = {} if hashes is None else hashes
         self._names = names
-        self._environment = self._content(ENVIRONMENT, environment_id)
-        # The last event's ids as it carried them, and what they packed to.
-        self._last_raw: tuple[str | None, ...] | None = None
-        self._last_tail: tuple[int, bytes] = (0, b"")
+        self.environment = self.content(ENVIRONMENT, environment_id)
 
-    def _content(self, id_type: str, value: str | None) -> bytes:
-        if value is None:
-            return NONE
+    def content(self, id_type: str, value: str) -> bytes:
         key = (self._environment_id, id_type, value)
         hashed = self._hashes.get(key)
         if hashed is None:
@@ -138,82 +118,80 @@ class EventPacker:
                 self._names[hashed] = key
         return hashed
 
-    def pack(self, view: bytes, pair: int, event: ViewEvent) -> bytes:
-        sequence = event.sequence
-        fields = 0 if sequence is None else FIELD_SEQUENCE
-        raw = (
-            event.video_id,
-            event.asset_id,
-            event.playback_id,
-            event.live_stream_id,
-            event.source_url,
-            event.viewer_user_id,
-            event.mux_viewer_id,
-        )
-        if raw != self._last_raw:  # a batch's events mostly repeat their view's ids
-            self._last_raw = raw
-            self._last_tail = self._tail(event)
-        present, tail = self._last_tail
-        if event.source_url is not None:
-            fields |= FIELD_SOURCE
-        effects = tracker.event_effects(event)
-        return EVENT.struct.pack(view, pair, effects, fields, sequence or 0, present) + tail
-
-    def _tail(self, event: ViewEvent) -> tuple[int, bytes]:
-        """The ids bitmask and the 8-byte hashes of the ids ``event`` carries."""
-        content = self._content
-        source_playback = NONE
-        if event.source_url is not None:
-            source_playback = content("playback_id", playback_id_from_source_url(event.source_url))
-        ids = (  # in the order of EVENT_IDS
-            content("video_id", event.video_id),
-            content("asset_id", event.asset_id),
-            content("playback_id", event.playback_id),
-            content("live_stream_id", event.live_stream_id),
-            source_playback,
-            _viewer(VIEWER_USER, event.viewer_user_id),
-            _viewer(VIEWER_COOKIE, event.mux_viewer_id),
-            self._environment,
-        )
-        present = 0
-        for bit, value in enumerate(ids):
-            if value != NONE:
-                present |= 1 << bit
-        return present, b"".join(value for value in ids if value != NONE)
+    def ids(self, state: ViewState) -> bytes:
+        """A state's ids as a change carries them: 8 bytes each in the order of
+        :data:`STATE_IDS`, :data:`NONE` where absent. An id read from Redis is its hash
+        already (bytes); one an event brought is a name (str), hashed here."""
+        content = self.content
+        out = []
+        for id_type, value in zip(
+            _ID_TYPES,
+            (state.video_id, state.asset_id, state.playback_id, state.live_stream_id),
+            strict=True,
+        ):
+            if value is None:
+                out.append(NONE)
+            elif isinstance(value, bytes):
+                out.append(value)
+            else:
+                out.append(content(id_type, value))
+        out.append(self.environment)
+        return b"".join(out)
 
 
-def _viewer(kind: int, value: str | None) -> bytes:
-    return NONE if value is None else to8(viewer_hash(kind, value))
+def unpack_state(packed: bytes) -> tuple[ViewState, int, int, int, int]:
+    """``(state, highest, seen, refreshed, writes)`` of a packed state (:func:`pack_state`):
+    the tracker's state (its ids are their hashes, bytes), the highest sequence number, the
+    bitmap of those seen up to it, when its counter memberships were last set (whole seconds,
+    0: never) and its write counter."""
+    flags, highest, lo, hi, viewer, refreshed, writes, present = _HEAD.unpack_from(packed)
+    ids: list[bytes | None] = [None, None, None, None]
+    at = _HEAD.size
+    for bit in range(4):
+        if present >> bit & 1:
+            ids[bit] = packed[at : at + 8]
+            at += 8
+    state = _new_tuple(ViewState, (flags, *ids, int.from_bytes(viewer, "little")))
+    return state, highest, lo | hi << 32, refreshed, writes
+
+
+def pack_state(
+    ids: bytes, state: ViewState, highest: int, seen: int, refreshed: float, writes: int
+) -> bytes:
+    """A view's packed state; ``ids`` as :meth:`ContentHashes.ids` gave them for ``state``."""
+    present = 0
+    kept = []
+    for bit in range(5):
+        value = ids[8 * bit : 8 * bit + 8]
+        if value != NONE:
+            present |= 1 << bit
+            kept.append(value)
+    head = _HEAD.pack(
+        state.flags,
+        highest,
+        seen & _LOW32,
+        seen >> 32,
+        to8(state.viewer),
+        int(refreshed),
+        writes & 0xFFFF,
+        present,
+    )
+    return head + b"".join(kept)
+
+
+_new_tuple = tuple.__new__
 
 
 def _constants() -> dict[str, object]:
-    if tracker.SEQUENCE_MEMORY != 64:  # pragma: no cover - the Lua bitmap is two 32-bit words
-        raise AssertionError("partition.lua keeps the sequence bitmap as two 32-bit halves")
-    names = (
-        "STARTED",
-        "PAUSED",
-        "ENDED",
-        "EXPLICIT_PLAYBACK",
-        "KIND_SHIFT",
-        "KIND_MASK",
-        "SEQUENCE_MEMORY",
-        "EFFECT_STARTS",
-        "EFFECT_RESUMES",
-        "EFFECT_LEAVES",
-        "EFFECT_ENDS",
-        "EFFECT_FIRST_SEEN_STARTS",
-    )
-    constants: dict[str, object] = {name: getattr(tracker, name) for name in names}
+    if tracker.SEQUENCE_MEMORY != 64:  # pragma: no cover - the state keeps two 32-bit halves
+        raise AssertionError("a packed state keeps the sequence bitmap as two 32-bit halves")
+    constants: dict[str, object] = {
+        name: getattr(tracker, name) for name in ("STARTED", "PAUSED", "ENDED")
+    }
     constants.update(
-        VIEWER_COOKIE=identity.VIEWER_COOKIE,
-        VIEWER_USER=identity.VIEWER_USER,
-        FIELD_SEQUENCE=FIELD_SEQUENCE,
-        FIELD_SOURCE=FIELD_SOURCE,
         STATE_FORMAT=STATE.lua,
         STATE_IDS=", ".join(f"'{name}'" for name in STATE_IDS),
         IDS_OF=" .. ".join(f"st.{name}" for name in STATE_IDS),
-        EVENT_FORMAT=EVENT.lua,
-        EVENT_IDS=", ".join(f"'{name}'" for name in EVENT_IDS),
     )
     return constants
 

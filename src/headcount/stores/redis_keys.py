@@ -5,8 +5,8 @@ Two kinds of records, each with its own hash tag so that a script touches one sl
 * **Partition groups** ``<prefix>:{p<g>}:...`` (``g = view_key mod partitions``): the views of the
   group, in ``subpartitions`` small state hashes and last-seen zsets (small so Redis keeps
   them in its compact listpack encoding), a due zset (which sub-partitions may hold a view
-  past the liveness window) and a stats hash. The view step and the sweep of a group run in
-  ``partition.lua``.
+  past the liveness window) and a stats hash. A node's view steps are stored by
+  ``view_write.lua`` and a group's sweep runs in ``partition.lua``.
 * **Counter sub-keys** ``<prefix>:{<tag>}:m<content>.<s>`` (and its ``:l``): the memberships
   of one counter key (:func:`headcount.core.identity.content_key`) whose viewer hashes to
   shard ``s`` of ``counter_shards`` (``counter_apply.lua``). A hot video spreads over

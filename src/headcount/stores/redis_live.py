@@ -1,9 +1,14 @@
 """Redis adapter of the LiveStore port: any number of stateless nodes share one Redis or Redis
 Cluster (DESIGN.md "Scale-out"; key layout in :mod:`headcount.stores.redis_keys`).
 
-* **Views** live in partition groups; the events of one request are grouped by partition and
-  each group's step runs as one script call (``partition.lua``, the Lua twin of the tracker),
-  all groups in one pipeline: one round trip for the views of a request.
+* **Views** live in partition groups, as packed states and last-seen times
+  (:mod:`headcount.stores.redis_codec`). The node steps them itself, with the core's tracker
+  (:mod:`headcount.stores.redis_views`), from the state it last wrote for each view (a bounded
+  memory, :mod:`headcount.stores.redis_writes`), and stores the results with one
+  ``view_write.lua`` call per group, all groups in one pipeline: a compare-and-set, so that a
+  view another node or a sweep moved since (or one this node never saw) is answered as it is
+  now and stepped again from that. A batch's views cost one round trip while they stay with
+  one node, two when they move.
 * **Counters** are memberships ``view -> viewer`` with a lease, in counter sub-keys chosen by
   ``hash(viewer)``; the view step returns what changed and this adapter applies it
   (:mod:`headcount.stores.redis_memberships`) in a second pipeline, one script call per
@@ -53,11 +58,13 @@ from headcount.history.redis import RedisHistory
 from headcount.metrics import Histogram
 from headcount.settings import Settings
 from headcount.stores.live import Counts, IngestResult, LiveStats
-from headcount.stores.redis_codec import NONE, EventPacker, to8
+from headcount.stores.redis_codec import ContentHashes, to8
 from headcount.stores.redis_connect import RedisTarget, connect
 from headcount.stores.redis_keys import KeyLayout
 from headcount.stores.redis_lua import COUNTER, PARTITION, Command, ScriptRunner
 from headcount.stores.redis_memberships import REFRESH, Lease, membership_commands
+from headcount.stores.redis_views import StepRules
+from headcount.stores.redis_writes import Pending, ViewWrites
 
 __all__ = ["RedisLiveStore"]
 
@@ -66,6 +73,7 @@ log = logging.getLogger("headcount.live")
 _ZERO: Final = Counts(0, 0)
 SWEEP_BUDGET: Final = 2000  # views one sweep call may expire; the sweep loops for the rest
 RECONNECT_INTERVAL: Final = 1.0
+WRITE_ATTEMPTS: Final = 8  # writes of one batch while other nodes keep moving its views
 MAX_CACHED: Final = 100_000
 # x snapshot interval: how long a node reuses counts it read. Half, so that a change reaches
 # every node's /counts within one snapshot interval (bench: freshness across nodes, p99 <= 1 s
@@ -111,6 +119,12 @@ class RedisLiveStore:
             partitions=partitions,
             subpartitions=subpartitions,
             counter_shards=counter_shards,
+        )
+        self._writes = ViewWrites(
+            self.layout,
+            StepRules(
+                self._window_ms, count_paused, self._lease.seconds, REFRESH * liveness_window
+            ),
         )
         self._client: Any = None
         self._runner: ScriptRunner | None = None
@@ -183,48 +197,34 @@ class RedisLiveStore:
     async def ingest(
         self, environment_id: str, events: Sequence[ViewEvent], now: float
     ) -> IngestResult:
-        layout = self.layout
-        packer = EventPacker(environment_id, self._content_hashes, self.history.names)
-        batches: dict[int, tuple[dict[int, int], list[bytes]]] = {}
+        by_view: dict[int, list[ViewEvent]] = {}
         last_view_id: str | None = None
-        view = NONE
-        group = sub = 0
+        batch: list[ViewEvent] = []
         for event in events:
             if event.view_id != last_view_id:  # a batch is mostly one view's events
-                key = view_key(environment_id, event.view_id)
-                view = to8(key)
-                group, sub = layout.locate(key)
                 last_view_id = event.view_id
-            batch = batches.get(group)
-            if batch is None:
-                batch = batches[group] = ({}, [])
-            pairs = batch[0]
-            pair = pairs.get(sub)
-            if pair is None:
-                pair = pairs[sub] = len(pairs)
-            batch[1].append(packer.pack(view, pair, event))
-        commands = []
+                key = view_key(environment_id, event.view_id)
+                found = by_view.get(key)
+                batch = by_view[key] = [] if found is None else found
+            batch.append(event)
+        hashes = ContentHashes(environment_id, self._content_hashes, self.history.names)
         now_ms = _milliseconds(now)
-        for group, (pairs, packed) in batches.items():
-            keys = [*layout.group(group), *(n for s in pairs for n in layout.sub(group, s))]
-            args = (
-                "step",
-                now_ms,
-                self._window_ms,
-                int(self.count_paused),
-                self._lease.seconds,
-                REFRESH * self.liveness_window,
-                " ".join(map(str, pairs)),
-                *packed,
-            )
-            commands.append(PARTITION.command(keys, args))
         duplicates = 0
         changes: list[bytes] = []
-        for result in await self._run(commands):
-            duplicates += result[0]
-            changes.extend(result[1:])
+        pending: Pending = list(by_view.items())
+        writes = self._writes
+        for _ in range(WRITE_ATTEMPTS):
+            stepped, commands = writes.commands(pending, hashes, now_ms)
+            stored, pending = writes.settle(stepped, await self._run(commands), now_ms, changes)
+            duplicates += stored
+            if not pending:
+                break
         if changes:
-            await self._apply_counters(changes, now)
+            await self._apply_counters(changes, now)  # the views stored, even if some were not
+        if pending:
+            raise StoreUnavailable(
+                "Views of this batch kept changing under it (other nodes); try again shortly."
+            )
         return IngestResult(applied=len(events) - duplicates, duplicates=duplicates)
 
     async def sweep(self, now: float) -> int:
@@ -242,13 +242,12 @@ class RedisLiveStore:
                 PARTITION.command(
                     [*layout.group(g), *(n for r in due for n in layout.sub(g, r))],
                     (
-                        "sweep",
                         now_ms,
                         self._window_ms,
+                        " ".join(map(str, due)),
                         int(self.count_paused),
                         self._lease.seconds,
                         SWEEP_BUDGET,
-                        " ".join(map(str, due)),
                     ),
                 )
                 for g, due in pending

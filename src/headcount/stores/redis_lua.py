@@ -24,7 +24,7 @@ from headcount.metrics import Histogram
 from headcount.stores.redis_codec import render_script
 from headcount.stores.redis_wire import DirectPipeline
 
-__all__ = ["COUNTER", "HISTORY", "PARTITION", "Command", "Script", "ScriptRunner"]
+__all__ = ["COUNTER", "HISTORY", "PARTITION", "WRITE", "Command", "Script", "ScriptRunner"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class Script:
 Command = tuple[Any, ...]
 
 PARTITION: Final = Script.named("partition.lua")
+WRITE: Final = Script.named("view_write.lua")
 COUNTER: Final = Script.named("counter_apply.lua")
 HISTORY: Final = Script.named("history.lua")
 
@@ -57,7 +58,7 @@ class ScriptRunner:
     checks the process id with a ``getpid`` system call on every call (Python 3.11), two per
     beacon request on this path before."""
 
-    ALL: Final = (PARTITION, COUNTER, HISTORY)
+    ALL: Final = (WRITE, PARTITION, COUNTER, HISTORY)
 
     def __init__(self, client: Any, *, cluster: bool, latency: Histogram | None = None) -> None:
         self._client = client

@@ -1,7 +1,8 @@
-"""Counter memberships of the Redis live store: a partition step's changes turned into one
-``counter_apply.lua`` call per counter sub-key they touch.
+"""Counter memberships of the Redis live store: the changes of view steps and sweeps turned into
+one ``counter_apply.lua`` call per counter sub-key they touch.
 
-A change (``partition.lua``: view, old viewer, old ids, new viewer, new ids) removes the view's
+A change (view, old viewer, old ids, new viewer, new ids: :mod:`headcount.stores.redis_views`
+and ``partition.lua``'s sweep make them) removes the view's
 memberships it no longer has (:func:`headcount.core.counters.counter_changes`) and sets every
 one it has after the change. The sub-key of a membership is picked by the hash of the view's
 viewer (:meth:`~headcount.stores.redis_keys.KeyLayout.counter`): modulo ``counter_shards`` for
@@ -25,8 +26,8 @@ __all__ = ["CHANGE", "LEASE", "REFRESH", "Lease", "membership_commands"]
 
 REFRESH: Final = 0.5  # x liveness window: how often a happening view re-sends its memberships
 LEASE: Final = 1.5  # x liveness window: REFRESH + 1, so a refreshed membership never lapses early
-CHANGE: Final = 5  # strings per change in a partition script's answer
-# Where a change's ids (partition.lua ids_of, in the order of STATE_IDS, 8 bytes each) hold
+CHANGE: Final = 5  # strings per change
+# Where a change's ids (in the order of STATE_IDS, 8 bytes each) hold
 # the environment's own counter key.
 _AT: Final = 8 * STATE_IDS.index("env")
 _ENVIRONMENT: Final = slice(_AT, _AT + 8)
@@ -77,7 +78,7 @@ def membership_commands(
         removed, _ = counter_changes(_ids(old_ids), old_viewer, after, new_viewer)
         # Every membership the view has after the change is set, not only the new ones:
         # setting one again only renews its lease, and the view's refresh clock restarts
-        # with this change (partition.lua), so all of them must be renewed now.
+        # with this change (redis_views), so all of them must be renewed now.
         if removed:
             field, hashed = _viewer(view, old_viewer)
             for content in removed:

@@ -1,0 +1,60 @@
+-- Stores the view steps a node made, for the views of one partition group (Headcount, Redis
+-- adapter), each only if the view is still as the node knew it: a compare-and-set, so that
+-- two nodes stepping one view at once cannot lose an event. The step itself is the core's
+-- tracker, run on the node (headcount.stores.redis_views); a packed state
+-- (headcount.stores.redis_codec) changes with every write (its write counter), so comparing
+-- it is comparing the view's last-seen time too.
+--
+-- Keys: KEYS[1] due zset (sub-partition number -> earliest time a view in it may expire),
+-- KEYS[2] stats hash (v: views held, h: views happening), then pairs: a state hash (view ->
+-- packed state) and a last-seen zset (view -> server time) per sub-partition.
+--
+-- ARGV[1] now and ARGV[2] the liveness window, both in whole milliseconds; ARGV[3] the
+-- sub-partition numbers of the pairs, space separated (read only when a sub-partition gets
+-- its first view); ARGV[4..] four strings per view: a code (pair * 4 + the change to the
+-- views happening + 1), the view, the state the node stepped from ('' none: a new view, one
+-- more held) and the new state.
+--
+-- A view still as the node knew it gets the new state, last-seen now, and a due time if its
+-- sub-partition was empty; the others are left alone. Returns {index (0-based), state or nil,
+-- last-seen or nil, ...} for the views that had moved, for the node to step again from what
+-- they are now.
+--
+-- Cost: this is a node's commonest Redis call, so it is its redis.calls and little else: a
+-- known view costs HGET, HSET and ZADD.
+
+local now = ARGV[1]
+local out = {}
+local held, live = 0, 0
+local subs = nil
+local floor = math.floor
+for i = 4, #ARGV, 4 do
+  local code = tonumber(ARGV[i])
+  local pair = floor(code / 4)
+  local skey, tkey = KEYS[3 + 2 * pair], KEYS[4 + 2 * pair]
+  local view, old = ARGV[i + 1], ARGV[i + 2]
+  local current = redis.call('HGET', skey, view)
+  if (current or '') == old then
+    if old == '' then
+      held = held + 1
+      if redis.call('ZCARD', tkey) == 0 then
+        if subs == nil then
+          subs = {}
+          for r in string.gmatch(ARGV[3], '%S+') do subs[#subs + 1] = r end
+        end
+        redis.call('ZADD', KEYS[1], tonumber(now) + tonumber(ARGV[2]), subs[pair + 1])
+      end
+    end
+    redis.call('HSET', skey, view, ARGV[i + 3])
+    redis.call('ZADD', tkey, now, view)
+    live = live + code % 4 - 1
+  else
+    local n = #out
+    out[n + 1] = (i - 4) / 4
+    out[n + 2] = current
+    out[n + 3] = current and redis.call('ZSCORE', tkey, view)
+  end
+end
+if held ~= 0 then redis.call('HINCRBY', KEYS[2], 'v', held) end
+if live ~= 0 then redis.call('HINCRBY', KEYS[2], 'h', live) end
+return out
