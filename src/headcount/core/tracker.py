@@ -158,6 +158,21 @@ def step(state: ViewState, event: ViewEvent, *, first_seen: bool = False) -> Vie
     """The view after ``event``. ``first_seen``: no earlier event of this view is known."""
     if state.flags & ENDED:
         return state
+    if (
+        not first_seen
+        and not event.starts
+        and event.name not in STATE_EVENTS
+        and event.playback_id is None
+        and event.source_url is None
+        and event.viewer_user_id is None
+        and event.mux_viewer_id is None
+        and (event.video_id is None or event.video_id == state.video_id)
+        and (event.asset_id is None or event.asset_id == state.asset_id)
+        and (event.live_stream_id is None or event.live_stream_id == state.live_stream_id)
+    ):
+        # Nothing it carries can change a known view (the rules below, for an event without
+        # flag effects whose content ids are absent or the view's own): most events are so.
+        return state
     flags = step_flags(state.flags, event_effects(event), first_seen)
     if flags & ENDED:
         return state._replace(flags=flags)  # a tombstone keeps the ids it had

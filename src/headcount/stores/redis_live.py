@@ -215,7 +215,7 @@ class RedisLiveStore:
         writes = self._writes
         for _ in range(WRITE_ATTEMPTS):
             stepped, commands = writes.commands(pending, hashes, now_ms)
-            stored, pending = writes.settle(stepped, await self._run(commands), now_ms, changes)
+            stored, pending = writes.settle(stepped, await self._run(commands), changes)
             duplicates += stored
             if not pending:
                 break

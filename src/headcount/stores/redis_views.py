@@ -27,13 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from headcount.core.events import ViewEvent
-from headcount.core.tracker import NEW_VIEW, accept_sequence, is_happening, step
+from headcount.core.tracker import NEW_VIEW, ViewState, accept_sequence, is_happening, step
 from headcount.stores.redis_codec import ContentHashes, pack_state, to8, unpack_state
 
-__all__ = ["StepRules", "ViewStep", "step_view"]
+__all__ = ["NOTHING", "Known", "StepRules", "ViewStep", "step_view"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,46 +44,74 @@ class StepRules:
     refresh_after: float  # seconds after which a happening view re-sends its memberships
 
 
+class Known(NamedTuple):
+    """A view as a node knows it: its packed state as Redis holds it (``None``: no state) and
+    its last-seen time (ms), and, when the node made that state itself, the state unpacked
+    (``state`` ``None``: unpack ``packed`` when needed). ``ids`` are ``state``'s as a change
+    carries them (:meth:`~headcount.stores.redis_codec.ContentHashes.ids`)."""
+
+    packed: bytes | None
+    seen_at: int
+    state: ViewState | None = None
+    highest: int = 0
+    seen: int = 0
+    refreshed: float = 0.0
+    writes: int = 0
+    ids: bytes = b""
+
+
+NOTHING: Final = Known(None, 0)
+
+
 class ViewStep(NamedTuple):
-    packed: bytes  # the view's state after the events
+    known: Known  # the view after the events, as the node knows it once the write is stored
     happening: int  # views happening: +1, -1 or 0
     duplicates: int  # events already seen
     changes: tuple[bytes, ...]  # membership changes, five strings each
 
 
+def _unpacked(known: Known, hashes: ContentHashes) -> Known:
+    if known.state is not None or known.packed is None:
+        return known
+    state, highest, seen, refreshed, writes = unpack_state(known.packed)
+    return Known(
+        known.packed, known.seen_at, state, highest, seen, refreshed, writes, hashes.ids(state)
+    )
+
+
 def step_view(
     view: bytes,
-    stored: bytes | None,
-    stored_seen: int,
+    stored: Known,
     events: Sequence[ViewEvent],
     now_ms: int,
     rules: StepRules,
     hashes: ContentHashes,
 ) -> ViewStep:
-    """One view's events, in order, applied to the state Redis holds for it (``stored``, packed,
-    last seen at ``stored_seen`` ms; ``None``: no state)."""
+    """One view's events, in order, applied to the state Redis holds for it, as the node
+    knows it (``stored``)."""
     now_s = now_ms / 1000
     count_paused = rules.count_paused
     happening_delta = duplicates = 0
     changes: tuple[bytes, ...] = ()
-    state, highest, seen, refreshed = NEW_VIEW, 0, 0, 0.0
-    writes = 0
+    state, highest, seen, refreshed, writes, ids = NEW_VIEW, 0, 0, 0.0, 0, b""
     known = was = resent = False
     old_viewer = old_ids = b""
-    if stored is not None:
-        state, highest, seen, stored_refreshed, writes = unpack_state(stored)
-        refreshed = float(stored_refreshed)
-        if now_ms - stored_seen > rules.window_ms:
+    if stored.packed is not None:
+        _, seen_at, held, highest, seen, refreshed, writes, ids = _unpacked(stored, hashes)
+        assert held is not None
+        state = held
+        if now_ms - seen_at > rules.window_ms:
             # Silent too long: gone, even if not swept yet; these events start a fresh view.
             if is_happening(state.flags, count_paused):
-                changes = (view, to8(state.viewer), hashes.ids(state), b"", b"")
+                changes = (view, to8(state.viewer), ids, b"", b"")
                 happening_delta -= 1
-            state, highest, seen, refreshed = NEW_VIEW, 0, 0, 0.0
+            state, highest, seen, refreshed, ids = NEW_VIEW, 0, 0, 0.0, b""
         else:
             known = True
             was = is_happening(state.flags, count_paused)
             if was:
-                old_viewer, old_ids = to8(state.viewer), hashes.ids(state)
+                old_viewer, old_ids = to8(state.viewer), ids
+    before = state
     for event in events:
         fresh = True
         if event.sequence is not None:
@@ -96,7 +124,14 @@ def step_view(
         else:
             duplicates += 1
             resent = True
-    ids = hashes.ids(state)
+    if not (
+        ids
+        and state.video_id == before.video_id
+        and state.playback_id == before.playback_id
+        and state.asset_id == before.asset_id
+        and state.live_stream_id == before.live_stream_id
+    ):
+        ids = hashes.ids(state)  # (an id read from Redis is a hash; one from an event, a name)
     now_happening = is_happening(state.flags, count_paused)
     if was or now_happening:
         new_viewer = to8(state.viewer) if now_happening else b""
@@ -114,9 +149,7 @@ def step_view(
         changes += (view, to8(state.viewer), ids, b"", b"")  # removed again: idempotent
     if was != now_happening:
         happening_delta += 1 if now_happening else -1
-    return ViewStep(
-        pack_state(ids, state, highest, seen, refreshed, writes + 1),
-        happening_delta,
-        duplicates,
-        changes,
-    )
+    writes = (writes + 1) & 0xFFFF
+    packed = pack_state(ids, state, highest, seen, refreshed, writes)
+    after = Known(packed, now_ms, state, highest, seen, int(refreshed), writes, ids)
+    return ViewStep(after, happening_delta, duplicates, changes)

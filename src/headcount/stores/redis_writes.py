@@ -17,12 +17,11 @@ from headcount.core.events import ViewEvent
 from headcount.stores.redis_codec import ContentHashes, to8
 from headcount.stores.redis_keys import KeyLayout
 from headcount.stores.redis_lua import WRITE, Command
-from headcount.stores.redis_views import StepRules, ViewStep, step_view
+from headcount.stores.redis_views import NOTHING, Known, StepRules, ViewStep, step_view
 
 __all__ = ["MAX_VIEWS_KNOWN", "Pending", "Stepped", "ViewWrites"]
 
 MAX_VIEWS_KNOWN: Final = 100_000  # views a node remembers; emptied when full
-_UNKNOWN: Final[tuple[None, int]] = (None, 0)
 
 Pending = list[tuple[int, list[ViewEvent]]]  # (view key, its events in order), to be stepped
 Stepped = list[list[tuple[int, list[ViewEvent], ViewStep]]]  # per write call, its views
@@ -32,7 +31,7 @@ class ViewWrites:
     def __init__(self, layout: KeyLayout, rules: StepRules) -> None:
         self.layout = layout
         self.rules = rules
-        self.known: dict[int, tuple[bytes | None, int]] = {}
+        self.known: dict[int, Known] = {}
 
     def commands(
         self, pending: Pending, hashes: ContentHashes, now_ms: int
@@ -44,8 +43,8 @@ class ViewWrites:
         known = self.known
         groups: dict[int, tuple[dict[int, int], list[Any], list[Any]]] = {}
         for key, view_events in pending:
-            stored, seen = known.get(key, _UNKNOWN)
-            outcome = step_view(to8(key), stored, seen, view_events, now_ms, rules, hashes)
+            stored = known.get(key, NOTHING)
+            outcome = step_view(to8(key), stored, view_events, now_ms, rules, hashes)
             group, sub = layout.locate(key)
             entry = groups.get(group)
             if entry is None:
@@ -57,8 +56,8 @@ class ViewWrites:
             args += (
                 pair * 4 + outcome.happening + 1,
                 to8(key),
-                b"" if stored is None else stored,
-                outcome.packed,
+                stored.packed or b"",
+                outcome.known.packed,
             )
             views.append((key, view_events, outcome))
         commands = []
@@ -69,7 +68,7 @@ class ViewWrites:
         return [views for _, _, views in groups.values()], commands
 
     def settle(
-        self, stepped: Stepped, results: Sequence[Any], now_ms: int, changes: list[bytes]
+        self, stepped: Stepped, results: Sequence[Any], changes: list[bytes]
     ) -> tuple[int, Pending]:
         """Takes the writes' answers: the stored views' changes are added to ``changes``;
         returns their duplicate events, and the views that had moved (to step again)."""
@@ -81,17 +80,17 @@ class ViewWrites:
             }
             for index, (key, view_events, outcome) in enumerate(views):
                 if index not in again:
-                    self._remember(key, outcome.packed, now_ms)
+                    self._remember(key, outcome.known)
                     duplicates += outcome.duplicates
                     changes.extend(outcome.changes)
                 else:
                     state, seen = again[index]
-                    self._remember(key, state, 0 if seen is None else int(float(seen)))
+                    self._remember(key, Known(state, 0 if seen is None else int(float(seen))))
                     moved.append((key, view_events))
         return duplicates, moved
 
-    def _remember(self, key: int, packed: bytes | None, seen: int) -> None:
+    def _remember(self, key: int, view: Known) -> None:
         known = self.known
         if len(known) >= MAX_VIEWS_KNOWN and key not in known:
             known.clear()
-        known[key] = (packed, seen)
+        known[key] = view
