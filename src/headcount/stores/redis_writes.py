@@ -42,6 +42,7 @@ class ViewWrites:
         rules = self.rules
         known = self.known
         groups: dict[int, tuple[dict[int, int], list[Any], list[Any]]] = {}
+        whole: set[int] = set()  # groups whose due zset and stats hash a write must name
         for key, view_events in pending:
             stored = known.get(key, NOTHING)
             outcome = step_view(to8(key), stored, view_events, now_ms, rules, hashes)
@@ -53,6 +54,8 @@ class ViewWrites:
             pair = pairs.get(sub)
             if pair is None:
                 pair = pairs[sub] = len(pairs)
+            if stored.packed is None or outcome.happening:
+                whole.add(group)
             args += (
                 pair * 4 + outcome.happening + 1,
                 to8(key),
@@ -62,9 +65,13 @@ class ViewWrites:
             views.append((key, view_events, outcome))
         commands = []
         for group, (pairs, args, _) in groups.items():
-            keys = [*layout.group(group), *(n for s in pairs for n in layout.sub(group, s))]
-            head = (now_ms, rules.window_ms, " ".join(map(str, pairs)))
-            commands.append(WRITE.command(keys, (*head, *args)))
+            keys = [n for s in pairs for n in layout.sub(group, s)]
+            if group in whole:
+                keys += layout.group(group)
+                head = " ".join(map(str, (rules.window_ms, *pairs)))
+            else:
+                head = ""
+            commands.append(WRITE.command(keys, (now_ms, head, *args)))
         return [views for _, _, views in groups.values()], commands
 
     def settle(

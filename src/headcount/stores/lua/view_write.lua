@@ -5,15 +5,17 @@
 -- (headcount.stores.redis_codec) changes with every write (its write counter), so comparing
 -- it is comparing the view's last-seen time too.
 --
--- Keys: KEYS[1] due zset (sub-partition number -> earliest time a view in it may expire),
--- KEYS[2] stats hash (v: views held, h: views happening), then pairs: a state hash (view ->
--- packed state) and a last-seen zset (view -> server time) per sub-partition.
+-- Keys: pairs, a state hash (view -> packed state) and a last-seen zset (view -> server time)
+-- per sub-partition; then, only when a view of the call is new or starts or stops happening,
+-- the group's due zset (sub-partition number -> earliest time a view in it may expire) and
+-- stats hash (v: views held, h: views happening). (A heartbeat's call names two keys and has
+-- five arguments: each costs Redis about a tenth of a trivial call.)
 --
--- ARGV[1] now and ARGV[2] the liveness window, both in whole milliseconds; ARGV[3] the
--- sub-partition numbers of the pairs, space separated (read only when a sub-partition gets
--- its first view); ARGV[4..] four strings per view: a code (pair * 4 + the change to the
--- views happening + 1), the view, the state the node stepped from ('' none: a new view, one
--- more held) and the new state.
+-- ARGV[1] now, in whole milliseconds; ARGV[2] '' when the group's keys are not named, else the
+-- liveness window (ms) and the sub-partition numbers of the pairs, space separated (read only
+-- when a sub-partition gets its first view); ARGV[3..] four strings per view: a code (pair * 4
+-- + the change to the views happening + 1), the view, the state the node stepped from ('':
+-- none, a new view, one more held) and the new state.
 --
 -- A view still as the node knew it gets the new state, last-seen now, and a due time if its
 -- sub-partition was empty; the others are left alone. Returns {index (0-based), state or nil,
@@ -24,14 +26,15 @@
 -- known view costs HGET, HSET and ZADD.
 
 local now = ARGV[1]
+local due, stats = KEYS[#KEYS - 1], KEYS[#KEYS]  -- (when ARGV[2] ~= '')
 local out = {}
 local held, live = 0, 0
 local subs = nil
 local floor = math.floor
-for i = 4, #ARGV, 4 do
+for i = 3, #ARGV, 4 do
   local code = tonumber(ARGV[i])
   local pair = floor(code / 4)
-  local skey, tkey = KEYS[3 + 2 * pair], KEYS[4 + 2 * pair]
+  local skey, tkey = KEYS[1 + 2 * pair], KEYS[2 + 2 * pair]
   local view, old = ARGV[i + 1], ARGV[i + 2]
   local current = redis.call('HGET', skey, view)
   if (current or '') == old then
@@ -40,9 +43,9 @@ for i = 4, #ARGV, 4 do
       if redis.call('ZCARD', tkey) == 0 then
         if subs == nil then
           subs = {}
-          for r in string.gmatch(ARGV[3], '%S+') do subs[#subs + 1] = r end
+          for r in string.gmatch(ARGV[2], '%S+') do subs[#subs + 1] = r end
         end
-        redis.call('ZADD', KEYS[1], tonumber(now) + tonumber(ARGV[2]), subs[pair + 1])
+        redis.call('ZADD', due, tonumber(now) + tonumber(subs[1]), subs[pair + 2])
       end
     end
     redis.call('HSET', skey, view, ARGV[i + 3])
@@ -50,11 +53,11 @@ for i = 4, #ARGV, 4 do
     live = live + code % 4 - 1
   else
     local n = #out
-    out[n + 1] = (i - 4) / 4
+    out[n + 1] = (i - 3) / 4
     out[n + 2] = current
     out[n + 3] = current and redis.call('ZSCORE', tkey, view)
   end
 end
-if held ~= 0 then redis.call('HINCRBY', KEYS[2], 'v', held) end
-if live ~= 0 then redis.call('HINCRBY', KEYS[2], 'h', live) end
+if held ~= 0 then redis.call('HINCRBY', stats, 'v', held) end
+if live ~= 0 then redis.call('HINCRBY', stats, 'h', live) end
 return out
