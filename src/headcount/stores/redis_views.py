@@ -97,9 +97,9 @@ def step_view(
     known = was = resent = False
     old_viewer = old_ids = b""
     if stored.packed is not None:
-        _, seen_at, held, highest, seen, refreshed, writes, ids = _unpacked(stored, hashes)
-        assert held is not None
-        state = held
+        _, seen_at, unpacked, highest, seen, refreshed, writes, ids = _unpacked(stored, hashes)
+        assert unpacked is not None
+        state = unpacked
         if now_ms - seen_at > rules.window_ms:
             # Silent too long: gone, even if not swept yet; these events start a fresh view.
             if is_happening(state.flags, count_paused):
