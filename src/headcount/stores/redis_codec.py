@@ -43,7 +43,6 @@ _CODES: Final = {
     "u16": ("H", "I2"),
     "u32": ("I", "I4"),
     "h8": ("8s", "c8"),
-    "f64": ("d", "d"),
 }
 
 
@@ -190,6 +189,7 @@ def _constants() -> dict[str, object]:
     }
     constants.update(
         STATE_FORMAT=STATE.lua,
+        STATE_FIELDS=", ".join(STATE.names),
         STATE_IDS=", ".join(f"'{name}'" for name in STATE_IDS),
         IDS_OF=" .. ".join(f"st.{name}" for name in STATE_IDS),
     )

@@ -49,10 +49,10 @@ local function ids_of(st)
 end
 
 local function load(packed)
-  local flags, highest, lo, hi, viewer, refreshed, _, ids, at = unpack(STATE, packed)
-  local st = {flags = flags, highest = highest, lo = lo, hi = hi, viewer = viewer,
-              refreshed = refreshed, video = NONE, asset = NONE, playback = NONE, live = NONE,
-              env = NONE}
+  -- The head's fields by name, in the codec's order (STATE_FIELDS is generated from it).
+  local ${STATE_FIELDS}, at = unpack(STATE, packed)
+  local st = {flags = flags, viewer = viewer, refreshed = refreshed, video = NONE, asset = NONE,
+              playback = NONE, live = NONE, env = NONE}
   if ids ~= 0 then
     for i = 1, #STATE_IDS do
       if band(ids, lshift(1, i - 1)) ~= 0 then
