@@ -26,6 +26,8 @@ from bench.memory import measure_here
 from bench.redis_cpu import TrivialRun, trivial_pipeline
 from bench.redis_memory import measure_memory, memory_breakdown, video_major_batches
 from bench.redis_nodes import NodeRun
+from bench.redis_script_cost import CASES as SCRIPT_CASES
+from bench.redis_script_cost import measure as measure_script_costs
 from bench.redis_servers import RedisStats, start_redis
 from bench.report import Metric, compare, markdown_table, metrics_table
 from bench.servers import BenchError
@@ -330,6 +332,19 @@ def test_redis_server_starts_and_reads_its_counters(tmp_path: Path) -> None:
         assert delta.reads >= 5
         assert server.used_memory() > 0
     assert server.process.poll() is not None
+
+
+def test_script_costs_model_a_known_view_and_real_membership_changes(tmp_path: Path) -> None:
+    """``bench.redis_script_cost`` on a tiny key space: each heartbeat write finds the state it
+    names (its compare-and-set stores, three redis.calls), and each counter call is one op."""
+    with start_redis("smoke-script-cost", tmp_path / "redis", cpu="0") as server:
+        results = measure_script_costs(server.port, subkeys=16, calls=300, rounds=2)
+    trivial, empty, write, counter = (results[name] for name in SCRIPT_CASES)
+    assert all(len(runs) == 2 for runs in results.values())
+    assert [r[1] for r in trivial] == [r[1] for r in empty] == [0.0, 0.0]
+    assert [r[1] for r in write] == [3.0, 3.0]  # HGET, HSET, ZADD: never a moved view
+    assert all(4.0 <= r[1] < 8.0 for r in counter)  # HMGET, the op, HINCRBY, HSET (+ TTLs)
+    assert all(r[0] > 0 for runs in results.values() for r in runs)
 
 
 def test_redis_memory_fills_a_tiny_population_and_reads_its_encodings(tmp_path: Path) -> None:
