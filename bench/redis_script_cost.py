@@ -4,14 +4,15 @@ arguments a node sends: ``python -m bench.redis_script_cost`` (about a minute).
 It answers where the Redis CPU per event of ``bench redis`` goes, against its trivial
 ``EVALSHA`` baseline: that baseline calls one script with no keys and the same arguments over
 and over (its strings interned once, everything in the CPU's caches), while a node's calls each
-name keys spread over the whole key space (32,768 sub-keys here, as in the bench's store) and
-carry arguments never seen before (a view id, a packed state, a membership). One
-``redis-server`` pinned to the wrk core; from this process, pipelines of 50, in turn, every
-round, each on its own keys:
+name keys spread over the whole key space (every one of the store's 16,384 sub-partitions, and
+16,384 counter sub-keys, as the environment's own counter has; names from
+:class:`~headcount.stores.redis_keys.KeyLayout`) and carry arguments never seen before (a view
+id, a packed state, a membership). One ``redis-server`` pinned to the wrk core; from this
+process, pipelines of 50, in turn, every round, each on its own keys:
 
 * **trivial**: ``EVALSHA`` of ``return 1`` (the bench's baseline);
 * **empty call, a heartbeat's shape**: a script that returns at once, called with a heartbeat
-  write's two keys and five arguments (a new view id and states each call): the fixed cost of a
+  write's two keys and six arguments (a new view id and states each call): the fixed cost of a
   call before its first ``redis.call``;
 * **view write, a known view**: ``view_write.lua`` storing a heartbeat's new state (its
   compare-and-set finds the state the node knew): HGET, HSET, ZADD;
@@ -39,11 +40,13 @@ import redis
 from bench.redis_servers import start_redis
 from bench.report import markdown_table
 from bench.wrk import WRK_CPU
+from headcount.stores.redis_keys import KeyLayout
 from headcount.stores.redis_lua import COUNTER, WRITE, Script
 
 __all__ = ["CASES", "main", "measure"]
 
-SUBKEYS = 32_768
+LAYOUT = KeyLayout("cost", partitions=256, subpartitions=64, counter_shards=8)  # the defaults
+SUBKEYS = LAYOUT.environment_shards  # 16,384: sub-partitions, and an environment's counter
 HELD = 3  # entries per sub-key at the start
 CALLS = 40_000  # per case and round
 PIPELINE = 50
@@ -63,10 +66,10 @@ Call = Callable[[random.Random], tuple[Script, list[Any], list[Any]]]
 
 
 class _Writes:
-    """Views held in state hashes and last-seen zsets, as ``partition groups`` hold them."""
+    """Views held in the state hashes and last-seen zsets of ``subkeys`` sub-partitions."""
 
-    def __init__(self, client: redis.Redis, tag: str, subkeys: int) -> None:
-        self.keys = [(f"{tag}:{{w{i}}}:s0", f"{tag}:{{w{i}}}:t0") for i in range(subkeys)]
+    def __init__(self, client: redis.Redis, subkeys: int) -> None:
+        self.keys = [LAYOUT.sub(*LAYOUT.locate(i)) for i in range(subkeys)]
         self.views: list[tuple[int, bytes, bytes]] = []
         pipe = client.pipeline(transaction=False)
         for i, (states, seen) in enumerate(self.keys):
@@ -92,12 +95,11 @@ class _Writes:
 
 
 class _Memberships:
-    """Counter sub-keys holding a few memberships each."""
+    """The first ``subkeys`` sub-keys of one environment's counter, a few memberships each."""
 
-    def __init__(self, client: redis.Redis, tag: str, subkeys: int) -> None:
-        self.keys = [
-            (f"{tag}:{{c{i}}}:m{i:015x}.0", f"{tag}:{{c{i}}}:m{i:015x}.0:l") for i in range(subkeys)
-        ]
+    def __init__(self, client: redis.Redis, subkeys: int) -> None:
+        environment, shards = 0x1234_5678_9ABC_DEF, LAYOUT.environment_shards
+        self.keys = [LAYOUT.counter(environment, shard, shards) for shard in range(subkeys)]
         self.held: list[list[bytes]] = [[] for _ in range(subkeys)]
         pipe = client.pipeline(transaction=False)
         for i in range(subkeys):
@@ -166,8 +168,8 @@ def measure(port: int, subkeys: int, calls: int, rounds: int) -> dict[str, list[
         for script in (TRIVIAL, EMPTY, WRITE, COUNTER):
             if client.script_load(script.source) != script.sha:
                 raise AssertionError(f"{script.name}: Redis names it by another SHA1")
-        writes = _Writes(client, "cost", subkeys)
-        memberships = _Memberships(client, "cost", subkeys)
+        writes = _Writes(client, subkeys)
+        memberships = _Memberships(client, subkeys)
         calls_of: list[Call] = [
             lambda rng: (TRIVIAL, [], []),
             writes.heartbeat(EMPTY),
@@ -208,7 +210,8 @@ def main() -> int:
         )
     print(
         f"\nRedis execution time per script call ({CALLS:,} calls a case and round, {ROUNDS} "
-        f"rounds, pipelines of {PIPELINE}, {SUBKEYS:,} sub-keys of {HELD} entries each):\n"
+        f"rounds, pipelines of {PIPELINE}; {SUBKEYS:,} sub-partitions and as many counter "
+        f"sub-keys, {HELD} entries each):\n"
     )
     print(
         markdown_table(

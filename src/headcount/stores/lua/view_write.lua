@@ -9,7 +9,7 @@
 -- per sub-partition; then, only when a view of the call is new or starts or stops happening,
 -- the group's due zset (sub-partition number -> earliest time a view in it may expire) and
 -- stats hash (v: views held, h: views happening). (A heartbeat's call names two keys and has
--- five arguments: each costs Redis about a tenth of a trivial call.)
+-- six arguments: each costs Redis about a tenth of a trivial call.)
 --
 -- ARGV[1] now, in whole milliseconds; ARGV[2] '' when the group's keys are not named, else the
 -- liveness window (ms) and the sub-partition numbers of the pairs, space separated (read only
