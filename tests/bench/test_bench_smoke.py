@@ -334,7 +334,7 @@ def test_redis_server_starts_and_reads_its_counters(tmp_path: Path) -> None:
     assert server.process.poll() is not None
 
 
-def test_script_costs_model_a_known_view_and_real_membership_changes(tmp_path: Path) -> None:
+def test_script_costs_model_a_known_view_and_one_op_per_counter_call(tmp_path: Path) -> None:
     """``bench.redis_script_cost`` on a tiny key space: each heartbeat write finds the state it
     names (its compare-and-set stores, three redis.calls), and each counter call is one op."""
     with start_redis("smoke-script-cost", tmp_path / "redis", cpu="0") as server:
