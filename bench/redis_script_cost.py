@@ -25,7 +25,6 @@ Each row is execution time per call (``INFO commandstats``: time in the command,
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import statistics
@@ -53,14 +52,8 @@ PIPELINE = 50
 ROUNDS = 3
 STATE = 44  # bytes of a packed state with one content id (redis_codec)
 NOW_MS = 1_800_000_000_000
-
-
-def _inline(name: str, source: str) -> Script:
-    return Script(name, source, hashlib.sha1(source.encode()).hexdigest())  # noqa: S324
-
-
-TRIVIAL = _inline("trivial", "return 1")
-EMPTY = _inline("empty", "return {}")
+TRIVIAL = Script.of("trivial", "return 1")
+EMPTY = Script.of("empty", "return {}")
 
 Call = Callable[[random.Random], tuple[Script, list[Any], list[Any]]]
 

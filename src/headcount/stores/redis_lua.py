@@ -35,7 +35,12 @@ class Script:
 
     @classmethod
     def named(cls, name: str) -> Script:
-        source = render_script(name)
+        """A script of the package (``lua/<name>``), rendered."""
+        return cls.of(name, render_script(name))
+
+    @classmethod
+    def of(cls, name: str, source: str) -> Script:
+        """A script from its source, named by the SHA1 Redis gives it."""
         return cls(name, source, hashlib.sha1(source.encode()).hexdigest())  # noqa: S324
 
     def command(self, keys: Sequence[str], args: Sequence[Any]) -> Command:
